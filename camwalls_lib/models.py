@@ -1,0 +1,185 @@
+"""The two walled networks of the paper: the toy [CNN] (Figure 2) and the masked [VGG] (Figure 4).
+
+Both are a :class:`WalledNet`: ``features`` maps an image to the last feature map (``C`` for the
+toy model, ``B`` for VGG), ``classifier`` starts with a :class:`~camwalls_lib.walls.WalledLinear`
+that cannot read the walled part of that map. ``cam_layer`` is the module whose output is the
+paper's ``B`` (the rectified activations): the layer CAM methods explain by default.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from .walls import Wall, WalledLinear
+
+__all__ = ["WalledNet", "ToyCNN", "MaskedVGG", "masked_vgg16", "VGG16_CONFIG"]
+
+
+class WalledNet(nn.Module):
+    """``x [N, C, H, W] -> features -> [N, V, h, w] -> classifier -> logits [N, K]``.
+
+    Subclasses set ``features`` (a ``nn.Sequential``), ``classifier`` and ``wall``.
+    """
+
+    features: nn.Module
+    classifier: nn.Module
+    wall: Wall | None
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The last ReLU of ``features``: its output is the paper's ``B``."""
+        return [m for m in self.features if isinstance(m, nn.ReLU)][-1]
+
+    @property
+    def poly_layers(self) -> list[nn.Module]:
+        """The ReLU ending each resolution (for VGG16: block1_conv2 ... block5_conv3), for
+        Poly-CAM."""
+        f = self.features
+        return [m for i, m in enumerate(f) if isinstance(m, nn.ReLU)
+                and (i + 1 == len(f) or isinstance(f[i + 1], nn.MaxPool2d))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class ToyCNN(WalledNet):
+    """The paper's [CNN]: conv (V filters, k x k) -> ReLU -> k' x k' max-pool -> L-layer ReLU MLP.
+
+    Parameters
+    ----------
+    image_size : H = W of the input (28 for MNIST).
+    V : number of filters of the convolution.
+    k : filter size; the conv map is ``h = H - k + 1`` (no padding, as in Eq. (1)).
+    k_pool : max-pool size k'; it must divide h, giving ``h' = h / k'``.
+    hidden : widths d_1..d_{L-1} of the hidden dense layers; ``()`` is the paper's L = 1.
+    num_classes : d_L, the number of raw class scores.
+    wall : the :class:`Wall` on the pooled ``h' x w'`` map ``C`` read by the first dense layer
+        (``None``: no wall). ``features`` ends with the max-pool, so its output is ``C``.
+    extra_convs : widths of further conv -> ReLU -> max-pool blocks before the head (the
+        "deeper variant"); each uses ``k`` with padding ``k // 2`` and the same ``k_pool``.
+    bias : whether convolutions and dense layers have biases (the paper's model has none).
+    tau : if given, filters and dense weights are i.i.d. N(0, tau^2) (Theorem 3's setting);
+        otherwise PyTorch's default initialisation.
+
+    ``cam_layer`` is the ReLU after the last convolution: its output is the paper's ``B``
+    (``[N, V, h, w]``, before max-pooling), so ``grad`` w.r.t. it is ``nabla_B f``.
+    """
+
+    def __init__(self, image_size: int = 28, V: int = 16, k: int = 5, k_pool: int = 2,
+                 hidden: tuple[int, ...] = (), num_classes: int = 10, wall: Wall | None = None,
+                 in_channels: int = 1, extra_convs: tuple[int, ...] = (), bias: bool = False,
+                 tau: float | None = None):
+        super().__init__()
+        h = image_size - k + 1
+        if h < k_pool or h % k_pool:
+            raise ValueError(
+                f"The max-pool size k'={k_pool} must divide the conv map size h = H - k + 1 = "
+                f"{image_size} - {k} + 1 = {h}; pick another k or k'."
+            )
+        layers = [nn.Conv2d(in_channels, V, k, bias=bias), nn.ReLU(), nn.MaxPool2d(k_pool)]
+        size, channels = h // k_pool, V
+        for width in extra_convs:
+            layers += [nn.Conv2d(channels, width, k, padding=k // 2, bias=bias), nn.ReLU(),
+                       nn.MaxPool2d(k_pool)]
+            size, channels = size // k_pool, width
+        self.features = nn.Sequential(*layers)
+        self.wall = wall
+        self.k, self.k_pool, self.V = k, k_pool, V
+        pooled = (channels, size, size)
+        widths = [*hidden, num_classes]
+        first = (WalledLinear(pooled, widths[0], wall, bias=bias) if wall is not None
+                 else nn.Linear(math.prod(pooled), widths[0], bias=bias))
+        head = [nn.Flatten(), first]
+        for d_in, d_out in zip(widths[:-1], widths[1:]):
+            head += [nn.ReLU(), nn.Linear(d_in, d_out, bias=bias)]
+        self.classifier = nn.Sequential(*head)
+        if tau is not None:
+            self.init_gaussian(tau)
+
+    @property
+    def dense_layers(self) -> list[nn.Linear]:
+        """W^(1), ..., W^(L), in order."""
+        return [m for m in self.classifier if isinstance(m, nn.Linear)]
+
+    @torch.no_grad()
+    def init_gaussian(self, tau: float) -> None:
+        """Filters and weights i.i.d. N(0, tau^2), biases 0, walled weights kept at exactly 0."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.normal_(0.0, tau)
+                if m.bias is not None:
+                    m.bias.zero_()
+            if isinstance(m, WalledLinear):
+                m.zero_walled_weights()
+
+
+VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+"""torchvision's VGG16 ("D") feature config, without the last max-pool."""
+
+
+class MaskedVGG(WalledNet):
+    """The paper's [VGG], laid out like the authors' model so their checkpoints map 1:1.
+
+    ``features`` is torchvision's VGG16 ``features`` without the last max-pool (indices 0..29),
+    with conv5_3 giving ``last_channels`` (256) maps; ``classifier`` is torchvision's VGG
+    classifier whose first layer is walled: ``WalledLinear(256*14*14 -> 4096)``, ReLU, Dropout,
+    ``Linear(4096, 4096)``, ReLU, Dropout, ``Linear(4096, num_classes)``.
+    """
+
+    def __init__(self, num_classes: int = 1000, width: float = 1.0, input_size: int = 224,
+                 wall: Wall | None = None, last_channels: int = 256, hidden: int = 4096,
+                 dropout: float = 0.5):
+        super().__init__()
+        if input_size % 16:
+            raise ValueError(f"input_size must be a multiple of 16 (4 max-pools), got {input_size}.")
+        layers, c_in = [], 3
+        config = [*VGG16_CONFIG[:-1], last_channels]
+        for i, v in enumerate(config):
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+                continue
+            c_out = v if i == len(config) - 1 and width == 1.0 else max(1, round(v * width))
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=False)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        side = input_size // 16
+        self.wall = wall if wall is not None else Wall.bottom(round(side * 9 / 14))
+        d = max(1, round(hidden * width))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            WalledLinear((c_in, side, side), d, self.wall),
+            nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(d, d), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(d, num_classes),
+        )
+        self._init_weights()
+
+    @torch.no_grad()
+    def _init_weights(self) -> None:
+        """torchvision's VGG initialisation (Kaiming-normal convs, N(0, 0.01) dense)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+                if isinstance(m, WalledLinear):
+                    m.zero_walled_weights()
+
+
+def masked_vgg16(num_classes: int = 1000, width: float = 1.0, input_size: int = 224,
+                 wall_rows: int | None = None, wall: Wall | None = None, **kwargs) -> MaskedVGG:
+    """The paper's masked [VGG]; ``wall_rows`` lowest rows of the ``input_size/16`` map walled.
+
+    Defaults reproduce the paper: 224 x 224 input, a 256 x 14 x 14 last map, the lowest 9 of
+    14 rows walled. ``width`` scales every channel count and the dense width (a tiny model for
+    tests and CPUs: ``width=1/16, input_size=64``). Pass ``wall`` for any other region.
+    """
+    if wall is None and wall_rows is not None:
+        wall = Wall.bottom(wall_rows)
+    return MaskedVGG(num_classes=num_classes, width=width, input_size=input_size, wall=wall,
+                     **kwargs)

@@ -1,0 +1,205 @@
+"""Walls: the part of the last feature map a network is forbidden to read.
+
+The paper builds its wall in the first dense layer: the weights ``W[:, :, -9:, :]`` that read
+the lowest rows of the last feature map ``B`` are fixed at zero, so nothing computed there can
+reach the logits. Here the wall is a :class:`Wall` (a rectangle of the feature map) and a
+:class:`WalledLinear` layer whose forward pass multiplies the weight by the wall's mask, so the
+masked weights are zero *by construction* -- after any optimizer step, weight decay or reload.
+
+:func:`dead_zone` then answers the question the whole book turns on: which *input pixels* can
+influence no output at all? It traces receptive fields backwards from the visible part of the
+feature map through every convolution and pooling layer, exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["Wall", "WalledLinear", "dead_zone", "dead_rows", "wall_is_exact"]
+
+
+@dataclass(frozen=True)
+class Wall:
+    """A rectangle of an ``h x w`` feature map, given as half-open row/column ranges.
+
+    ``rows=(5, 14)`` means feature rows 5..13 (Python slice ``5:14``); ``None`` means all.
+    Negative starts count from the bottom/right, like Python slices: ``Wall.bottom(9)`` is
+    ``rows=(-9, None)``, the paper's ``W[:, :, -9:, :] = 0``.
+    """
+
+    rows: tuple[int | None, int | None] | None = None
+    cols: tuple[int | None, int | None] | None = None
+
+    @classmethod
+    def bottom(cls, n_rows: int) -> "Wall":
+        """The lowest ``n_rows`` rows of the map (the paper's wall)."""
+        return cls(rows=(-n_rows, None))
+
+    @classmethod
+    def top(cls, n_rows: int) -> "Wall":
+        return cls(rows=(0, n_rows))
+
+    @classmethod
+    def left(cls, n_cols: int) -> "Wall":
+        return cls(cols=(0, n_cols))
+
+    @classmethod
+    def right(cls, n_cols: int) -> "Wall":
+        return cls(cols=(-n_cols, None))
+
+    def mask(self, h: int, w: int) -> torch.Tensor:
+        """Bool tensor ``[h, w]``, True where the map is walled off."""
+        rows = _resolve(self.rows, h, "rows", (h, w))
+        cols = _resolve(self.cols, w, "columns", (h, w))
+        m = torch.zeros(h, w, dtype=torch.bool)
+        m[rows[0]:rows[1], cols[0]:cols[1]] = True
+        return m
+
+
+def _resolve(span, size, what, shape):
+    """Turn a (start, stop) span with Python-slice conventions into checked indices."""
+    if span is None:
+        return 0, size
+    start, stop = span
+    start = 0 if start is None else (start + size if start < 0 else start)
+    stop = size if stop is None else (stop + size if stop < 0 else stop)
+    if not (0 <= start < stop <= size):
+        raise ValueError(
+            f"The wall's {what} {span} lie outside the {shape[0]}x{shape[1]} feature map: "
+            f"choose 0 <= start < stop <= {size} (negative values count from the end)."
+        )
+    return start, stop
+
+
+class WalledLinear(nn.Linear):
+    """A dense layer reading a flattened ``[C, h, w]`` map, blind to the walled positions.
+
+    ``forward(x)`` computes ``x @ (W * M).T + b`` with ``M`` the wall mask broadcast over
+    channels and outputs. Because the mask is inside the forward pass, the effective weights
+    behind the wall are exactly 0 whatever happens to ``W``; the gradient reaching ``W`` there
+    is exactly 0 too, so SGD (momentum, weight decay) and Adam leave ``W`` at 0 as well.
+
+    Shapes: ``x [N, C*h*w] -> [N, out_features]``.
+    """
+
+    def __init__(self, feature_shape: tuple[int, int, int], out_features: int,
+                 wall: Wall, bias: bool = True):
+        c, h, w = feature_shape
+        super().__init__(c * h * w, out_features, bias=bias)
+        self.feature_shape = (c, h, w)
+        self.wall = wall
+        walled = wall.mask(h, w).expand(c, h, w).reshape(-1)
+        self.register_buffer("weight_mask", (~walled).to(self.weight.dtype), persistent=False)
+        self.register_load_state_dict_post_hook(lambda module, _: module.zero_walled_weights())
+        self.zero_walled_weights()
+
+    @torch.no_grad()
+    def zero_walled_weights(self) -> None:
+        self.weight.mul_(self.weight_mask.to(self.weight.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.weight_mask.to(self.weight.dtype), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, feature_shape={self.feature_shape}, wall={self.wall}"
+
+
+def wall_is_exact(model: nn.Module) -> bool:
+    """True iff every :class:`WalledLinear` in ``model`` holds exactly 0 behind its wall."""
+    layers = [m for m in model.modules() if isinstance(m, WalledLinear)]
+    if not layers:
+        raise ValueError("This model has no WalledLinear layer, so it has no wall to check.")
+    return all(bool((m.weight[:, m.weight_mask == 0] == 0).all()) for m in layers)
+
+
+# ----------------------------------------------------------------------------- dead zone
+
+_PASS_THROUGH = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish,
+                 nn.Sigmoid, nn.Tanh, nn.Identity, nn.Dropout, nn.Dropout2d,
+                 nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
+
+
+def _connectivity_surrogate(features: nn.Module) -> nn.Module:
+    """A copy of ``features`` that keeps its wiring and drops its arithmetic.
+
+    Every convolution gets the positive weight ``1/fan_in`` and no bias, every max-pool becomes
+    an average pool over the same window, every activation/normalisation becomes the identity.
+    All that is left are sums of positive terms, so an output depends on an input pixel in the
+    surrogate iff some path of the real network connects them: no cancellation can hide one.
+    """
+    surrogate = copy.deepcopy(features).double().eval()
+    for name, module in list(surrogate.named_modules()):
+        if isinstance(module, nn.Conv2d):
+            nn.init.constant_(module.weight, 1.0 / module.weight[0].numel())
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.MaxPool2d):
+            _replace(surrogate, name, nn.AvgPool2d(module.kernel_size, module.stride,
+                                                   module.padding, module.ceil_mode))
+        elif isinstance(module, _PASS_THROUGH):
+            _replace(surrogate, name, nn.Identity())
+        elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv3d, nn.ConvTranspose2d)):
+            raise TypeError(
+                f"dead_zone cannot trace receptive fields through {type(module).__name__} "
+                f"('{name}') inside the feature extractor: it only knows Conv2d, pooling, "
+                "activations and normalisation layers."
+            )
+    return surrogate
+
+
+def _replace(root: nn.Module, dotted: str, new: nn.Module) -> None:
+    if not dotted:
+        raise TypeError("dead_zone needs a feature extractor made of layers, not a bare layer.")
+    parent_name, _, child = dotted.rpartition(".")
+    setattr(root.get_submodule(parent_name) if parent_name else root, child, new)
+
+
+def dead_zone(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """The input pixels that cannot influence any output of a walled model.
+
+    Parameters
+    ----------
+    model : a walled model exposing ``features`` (image ``[N, C, H, W]`` -> last feature map
+        ``[N, V, h, w]``) and ``wall`` (the :class:`Wall` on that map), like every model in
+        :mod:`camwalls_lib.models`.
+    input_shape : ``(C, H, W)`` or ``(H, W)`` of one input image.
+
+    Returns
+    -------
+    Bool tensor ``[H, W]``: True where the pixel is in the dead zone.
+
+    The computation is exact and weight-independent: the visible part of the feature map is
+    traced back through a positive-weight copy of the feature extractor (see
+    :func:`_connectivity_surrogate`); a pixel is dead iff no visible feature depends on it.
+    """
+    if not (hasattr(model, "features") and hasattr(model, "wall")):
+        raise TypeError(
+            "dead_zone needs a walled model with a `.features` module (image -> last feature "
+            "map) and a `.wall` (camwalls_lib.walls.Wall); see camwalls_lib.models."
+        )
+    if len(input_shape) == 2:
+        input_shape = (1, *input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W) or (H, W), got {tuple(input_shape)}.")
+    surrogate = _connectivity_surrogate(model.features)
+    x = torch.full((1, *input_shape), 1e-3, dtype=torch.float64, requires_grad=True)
+    fmap = surrogate(x)
+    if fmap.dim() != 4:
+        raise ValueError(f"model.features must return a [N, V, h, w] map, got {tuple(fmap.shape)}.")
+    visible = ~model.wall.mask(*fmap.shape[-2:])
+    (fmap * visible.to(fmap.dtype)).sum().backward()
+    return x.grad[0].abs().sum(0) == 0
+
+
+def dead_rows(zone: torch.Tensor) -> tuple[int, int] | None:
+    """First and last fully dead row (inclusive, 0-based) of a dead-zone mask ``[H, W]``, or
+    None if no row is entirely dead. Handy for reporting: the paper's 1-based ``171:224`` is ``(170, 223)``."""
+    rows = torch.nonzero(zone.all(dim=1)).flatten()
+    if len(rows) == 0:
+        return None
+    return int(rows.min()), int(rows.max())
