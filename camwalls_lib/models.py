@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from .walls import Wall, WalledLinear
 
-__all__ = ["WalledNet", "ToyCNN", "MaskedVGG", "masked_vgg16", "VGG16_CONFIG"]
+__all__ = ["WalledNet", "ToyCNN", "GAPNet", "MaskedVGG", "masked_vgg16", "VGG16_CONFIG"]
 
 
 class WalledNet(nn.Module):
@@ -114,6 +114,36 @@ class ToyCNN(WalledNet):
                     m.bias.zero_()
             if isinstance(m, WalledLinear):
                 m.zero_walled_weights()
+
+
+class GAPNet(nn.Module):
+    """The architecture CAM was invented for: convolutions -> ReLU -> global average pooling
+    -> one linear layer, ``y_c = sum_v w_{c,v} GAP(B^(v)) + b_c``.
+
+    ``channels`` are the widths of ``k x k`` convolutions (padding ``k // 2``, each followed by
+    ReLU; a 2 x 2 max-pool between consecutive ones). ``cam_layer`` is the last ReLU (``B``),
+    ``fc`` the linear layer whose rows are CAM's class weights.
+    Shapes: ``x [N, in_channels, H, W] -> [N, num_classes]``.
+    """
+
+    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (8, 16), k: int = 3,
+                 num_classes: int = 10, bias: bool = True):
+        super().__init__()
+        layers, c_in = [], in_channels
+        for i, c_out in enumerate(channels):
+            if i:
+                layers.append(nn.MaxPool2d(2))
+            layers += [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=bias), nn.ReLU()]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(c_in, num_classes, bias=bias)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.features[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean((2, 3)))
 
 
 VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
