@@ -1,0 +1,60 @@
+"""mu (Eq. 7), insertion/deletion and confidence change, on cases with known answers."""
+
+import math
+
+import pytest
+import torch
+
+from camwalls_lib.metrics import confidence_change, insertion_deletion, mu
+
+ZONE = torch.zeros(8, 8, dtype=torch.bool)
+ZONE[6:] = True                                  # the lowest 2 rows
+
+
+def test_mu_of_maps_inside_outside_and_uniform():
+    inside, outside, uniform = torch.zeros(8, 8), torch.zeros(8, 8), torch.ones(8, 8)
+    inside[7, 3], outside[0, 0] = 1.0, 2.0
+    values = mu(torch.stack([inside, outside, uniform]), ZONE)
+    torch.testing.assert_close(values, torch.tensor([1.0, 0.0, math.sqrt(16 / 64)]))
+
+
+def test_mu_is_scale_invariant_and_zero_for_an_empty_map():
+    s = torch.rand(3, 8, 8)
+    torch.testing.assert_close(mu(s, ZONE), mu(7.5 * s, ZONE))
+    assert mu(torch.zeros(8, 8), ZONE) == 0
+
+
+def test_mu_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="upsample"):
+        mu(torch.rand(2, 4, 4), ZONE)
+    with pytest.raises(ValueError, match="bool"):
+        mu(torch.rand(2, 8, 8), ZONE.float())
+
+
+class _OnePixel(torch.nn.Module):
+    """Class 0's logit is 10 x pixel (0, 0); class 1's is constant."""
+
+    def forward(self, x):
+        return torch.stack([10 * x[:, 0, 0, 0], torch.zeros(len(x))], 1)
+
+
+def test_insertion_and_deletion_reward_the_right_pixel():
+    model, x = _OnePixel(), torch.zeros(1, 1, 8, 8)
+    x[0, 0, 0, 0] = 1.0
+    right, wrong = torch.zeros(1, 8, 8), torch.rand(1, 8, 8) + 1
+    right[0, 0, 0] = 1.0
+    wrong[0, 0, 0] = 0.0
+    ins_right, del_right = insertion_deletion(model, x, right, target=0, steps=64, baseline="zero")
+    ins_wrong, del_wrong = insertion_deletion(model, x, wrong, target=0, steps=64, baseline="zero")
+    assert ins_right > ins_wrong and del_right < del_wrong
+    high, low = torch.sigmoid(torch.tensor(10.0)), torch.tensor(0.5)
+    torch.testing.assert_close(ins_right, (high * 63 / 64 + (low + high) / 2 / 64).reshape(1))
+
+
+def test_confidence_change():
+    model, x = _OnePixel(), torch.ones(2, 1, 8, 8)
+    keep, drop = torch.ones(2, 8, 8), torch.zeros(2, 8, 8)
+    assert confidence_change(model, x, keep, target=0)["average_drop"] == 0
+    result = confidence_change(model, x, drop, target=0)
+    expected = (1 - 0.5 / torch.sigmoid(torch.tensor(10.0))) * 100
+    assert abs(result["average_drop"] - float(expected)) < 1e-4 and result["increase"] == 0
