@@ -30,8 +30,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .feedback import verdict
+
 __all__ = ["METHODS", "LABELS", "GLOBAL", "Capture", "capture", "compute", "saliency",
-           "upsample", "normalize", "polycam"]
+           "upsample", "normalize", "polycam", "check_global"]
 
 
 # ----------------------------------------------------------------------------- capture
@@ -273,6 +275,17 @@ LABELS: dict[str, str] = {**{k: m.label for k, m in _RULES.items()}, **_POLY}
 
 GLOBAL: frozenset[str] = frozenset(METHODS) - {"hirescam", "layercam"}
 """Methods whose coefficient is one number per channel: the ones that can see through walls."""
+
+
+def check_global(answer) -> bool:
+    """Exercise check: ``answer`` is the set of method names whose coefficient is global."""
+    chosen = {_method_name(m) for m in answer}
+    missing, extra = GLOBAL - chosen, chosen - GLOBAL
+    return verdict(not missing and not extra,
+                   "every method but HiResCAM and LayerCAM multiplies a whole channel by one "
+                   "number.",
+                   f"{len(missing)} global method(s) missing and {len(extra)} listed wrongly. "
+                   "Look at each rule's return shape: [N, V] or [N, V, h, w]?")
 
 
 def compute(method: str, model: nn.Module, x: torch.Tensor, target=None, layer=None,

@@ -20,7 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["Wall", "WalledLinear", "dead_zone", "dead_rows", "wall_is_exact"]
+from .feedback import verdict
+
+__all__ = ["Wall", "WalledLinear", "dead_zone", "dead_rows", "wall_is_exact", "check_dead_rows"]
 
 
 @dataclass(frozen=True)
@@ -203,3 +205,15 @@ def dead_rows(zone: torch.Tensor) -> tuple[int, int] | None:
     if len(rows) == 0:
         return None
     return int(rows.min()), int(rows.max())
+
+
+def check_dead_rows(model: nn.Module, input_shape: tuple[int, ...], answer) -> bool:
+    """Exercise check: is ``answer = (first, last)`` (0-based, inclusive) the dead band of
+    ``model`` on inputs of ``input_shape``?"""
+    truth = dead_rows(dead_zone(model, input_shape))
+    ok = truth is not None and tuple(answer) == truth
+    return verdict(ok, f"rows {truth[0]}..{truth[1]} can influence no output."
+                   if truth else "",
+                   "follow one visible feature row back through each pooling and convolution: "
+                   "a k x k convolution widens what a row reads by k - 1 pixels, a k' x k' "
+                   "max-pool multiplies positions by k'. Rows are 0-based and inclusive.")

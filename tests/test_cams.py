@@ -171,3 +171,8 @@ def test_opticam_improves_its_objective(walled):
 
     uniform = torch.full((2, 24), 1 / 24)
     assert objective(cams.opticam_weights(cap, steps=20)) > objective(uniform)
+
+
+def test_check_global_accepts_the_truth_only():
+    assert cams.check_global(set(cams.METHODS) - {"hirescam", "layercam"})
+    assert not cams.check_global({"gradcam", "hirescam"})

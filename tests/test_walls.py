@@ -123,3 +123,11 @@ def test_dead_zone_needs_a_walled_model():
         dead_zone(torch.nn.Conv2d(1, 1, 3), (28, 28))
     with pytest.raises(ValueError, match="input_shape"):
         dead_zone(ToyCNN(wall=Wall.bottom(4)), (1, 1, 28, 28))
+
+
+def test_check_dead_rows_accepts_the_truth_only(capsys):
+    from camwalls_lib.walls import check_dead_rows
+    model = ToyCNN(V=4, wall=Wall.bottom(3))
+    assert check_dead_rows(model, (1, 28, 28), (22, 27))
+    assert not check_dead_rows(model, (1, 28, 28), (18, 27))
+    assert "Not yet" in capsys.readouterr().out
