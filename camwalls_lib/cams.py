@@ -76,7 +76,8 @@ def capture(model: nn.Module, x: torch.Tensor, target=None, layer=None,
         if with_grad:
             output.register_hook(lambda g: store.__setitem__("dB", g.detach().clone()))
 
-    with _eval_mode(model), torch.enable_grad(), _hooked(layer, hook):
+    grad_mode = torch.enable_grad() if with_grad else torch.no_grad()
+    with _eval_mode(model), grad_mode, _hooked(layer, hook):
         x_in = x.detach().clone().requires_grad_(with_grad)
         logits = _forward(model, x_in)
         target = _check_target(target, logits)
@@ -166,8 +167,8 @@ def scorecam_weights(cap: Capture, batch_size: int = 64, progress: bool = False)
     a constant channel gives ``H^(v) = 0``. Scores are raw logits, as in Definition 7 and the
     ``grad-cam`` package (softmax is shift-invariant, so subtracting ``y_c(x)`` changes nothing).
     """
-    masks = _unit_masks(cap.B, cap.x.shape[-2:])
-    scores = _masked_scores(cap, lambda n: masks[n], batch_size, progress)
+    scores = _masked_scores(cap, lambda n: _unit_masks(cap.B[n], cap.x.shape[-2:]),
+                            batch_size, progress)
     return torch.softmax(scores - cap.y[:, None], dim=1)
 
 
@@ -395,14 +396,14 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
 
 
 def _poly_weights(cap, p_x, variant, batch_size, progress):
-    u = _unit_masks(cap.B, cap.x.shape[-2:])
+    u = lambda n: _unit_masks(cap.B[n], cap.x.shape[-2:])  # noqa: E731
     prob = lambda masks: _masked_scores(cap, masks, batch_size, progress, softmax=True)  # noqa: E731
     if variant == "+":
-        return prob(lambda n: u[n])
-    hidden = prob(lambda n: 1 - u[n])
+        return prob(u)
+    hidden = prob(lambda n: 1 - u(n))
     if variant == "-":
         return (p_x[:, None] - hidden).clamp(min=0)
-    return (p_x[:, None] + prob(lambda n: u[n]) - hidden).clamp(min=0)
+    return (p_x[:, None] + prob(u) - hidden).clamp(min=0)
 
 
 def lnorm(M: torch.Tensor, s: int) -> torch.Tensor:
@@ -416,8 +417,9 @@ def lnorm(M: torch.Tensor, s: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- helpers
 
 def _unit_masks(B: torch.Tensor, size) -> torch.Tensor:
-    """Each channel of ``B`` upsampled to ``size`` and min-max normalised: ``[N, V, H, W]``."""
-    return normalize(upsample(B, size).flatten(0, 1)).view(*B.shape[:2], *size)
+    """Each channel of one image's ``B [V, h, w]`` upsampled to ``size`` and min-max
+    normalised: ``[V, H, W]`` (the ``H^(v)`` of ScoreCAM, the ``u`` of Poly-CAM)."""
+    return normalize(upsample(B[None], size)[0])
 
 
 def _masked_scores(cap: Capture, masks_of: Callable[[int], torch.Tensor], batch_size: int,

@@ -146,6 +146,7 @@ def test_single_layer_polycam_plus_is_cic_weighted_cam(walled):
     x = torch.rand(2, 1, 28, 28)
     cap = cams.capture(walled, x, with_grad=False)
     u = cams.normalize(cams.upsample(cap.B, (28, 28)).flatten(0, 1)).view(2, 24, 28, 28)
+    torch.testing.assert_close(u[1], cams._unit_masks(cap.B[1], (28, 28)))
     with torch.no_grad():
         w = torch.stack([torch.softmax(walled(x[n] * u[n][:, None]), 1)[:, cap.target[n]]
                          for n in range(2)])
