@@ -289,13 +289,15 @@ def check_global(answer) -> bool:
                    "Look at each rule's return shape: [N, V] or [N, V, h, w]?")
 
 
-def compute(method: str, model: nn.Module, x: torch.Tensor, target=None, layer=None,
+def compute(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
             **options) -> torch.Tensor:
     """The raw saliency map of ``method`` at feature resolution.
 
     Parameters
     ----------
-    method : one of :data:`METHODS` (case-insensitive; "GradCAM++", "gradcampp" also work).
+    method : one of :data:`METHODS` (case-insensitive; "GradCAM++", "gradcampp" also work),
+        or your own weighting rule: a function ``rule(cap: Capture, **options) -> alpha`` with
+        ``alpha [N, V]`` or ``[N, V, h, w]`` (it gets ``cap.dB``, the gradient, for free).
     model : a classifier ``[N, C, H, W] -> [N, K]`` raw scores.
     x : ``[N, C, H, W]`` images (``N >= 1``).
     target : None (predicted class), one class index, or N indices.
@@ -308,16 +310,23 @@ def compute(method: str, model: nn.Module, x: torch.Tensor, target=None, layer=N
     -------
     ``[N, h, w]`` non-negative maps (Poly-CAM: at the resolution of its finest layer).
     """
-    name = _method_name(method)
-    if name in _POLY:
-        return polycam(model, x, target, layer, variant=name[4:], **options)
-    rule = _RULES[name]
-    unknown = set(options) - set(rule.options)
-    if unknown:
-        raise TypeError(f"{rule.label} takes no option(s) {sorted(unknown)}; "
-                        f"it accepts {list(rule.options) or 'none'}.")
+    if callable(method):
+        rule = Method(getattr(method, "__name__", "custom"), method)
+    else:
+        name = _method_name(method)
+        if name in _POLY:
+            return polycam(model, x, target, layer, variant=name[4:], **options)
+        rule = _RULES[name]
+        unknown = set(options) - set(rule.options)
+        if unknown:
+            raise TypeError(f"{rule.label} takes no option(s) {sorted(unknown)}; "
+                            f"it accepts {list(rule.options) or 'none'}.")
     cap = capture(model, x, target, layer, with_grad=rule.needs_grad)
     alpha = rule.weights(cap, **options)
+    if alpha.shape not in (cap.B.shape[:2], cap.B.shape):
+        raise ValueError(f"{rule.label}'s weights have shape {tuple(alpha.shape)}; a weighting "
+                         f"rule returns [N, V] = {tuple(cap.B.shape[:2])} or [N, V, h, w] = "
+                         f"{tuple(cap.B.shape)}.")
     return combine(alpha, rule.activations(cap.B))
 
 
@@ -329,7 +338,7 @@ def combine(alpha: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return (alpha * B).sum(1).clamp(min=0)
 
 
-def saliency(method: str, model: nn.Module, x: torch.Tensor, target=None, layer=None,
+def saliency(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
              **options) -> torch.Tensor:
     """:func:`compute`, upsampled to the input size and min-max normalised: ``[N, H, W]``
     in [0, 1] -- what a user looks at (the right panel of the paper's Figure 1)."""

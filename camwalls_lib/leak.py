@@ -42,7 +42,7 @@ class LeakTable:
 
     def rows(self) -> list[tuple[str, float, float]]:
         """``(label, mean x 100, sd x 100)`` per method, in computation order."""
-        return [(cams.LABELS[m], 100 * float(v.mean()),
+        return [(cams.LABELS.get(m, m), 100 * float(v.mean()),
                  100 * float(v.std()) if len(v) > 1 else 0.0) for m, v in self.mu.items()]
 
     def to_markdown(self, paper: str | None = None) -> str:
@@ -88,7 +88,8 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
     ----------
     dead_zone : bool ``[H, W]`` (from :func:`camwalls_lib.walls.dead_zone`).
     methods : names from :data:`cams.METHODS` (default: all but ``"cam"``, which is only
-        defined on GAP-linear heads).
+        defined on GAP-linear heads) or your own weighting rules (see :func:`cams.compute`),
+        listed under their function names.
     target : None explains each image's predicted class, as the paper does.
     layer : the explained layer for single-layer methods; Poly-CAM always uses its own
         ``model.poly_layers`` (or the default CAM layer).
@@ -97,23 +98,24 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
         recomputed, otherwise it is written.
     method_options : per-method options, e.g. ``opticam={"steps": 20}``.
     """
-    methods = [cams._method_name(m) for m in (methods or [m for m in cams.METHODS if m != "cam"])]
+    methods = methods or [m for m in cams.METHODS if m != "cam"]
+    names = [m.__name__ if callable(m) else cams._method_name(m) for m in methods]
     if cache is not None and Path(cache).exists():
         table = LeakTable.from_csv(cache)
-        if list(table.mu) == methods and len(next(iter(table.mu.values()))) == len(x):
+        if list(table.mu) == names and len(next(iter(table.mu.values()))) == len(x):
             return table
     table = LeakTable({})
-    for method in tqdm(methods, disable=not progress, desc="methods"):
-        options = dict(method_options.get(method, {}))
-        if method in {"scorecam", "ablationcam", "pcam+", "pcam-", "pcam±"}:
+    for method, name in tqdm(list(zip(methods, names)), disable=not progress, desc="methods"):
+        options = dict(method_options.get(name, {}))
+        if name in {"scorecam", "ablationcam", "pcam+", "pcam-", "pcam±"}:
             options.setdefault("batch_size", batch_size)
         start = time.perf_counter()
         maps = [cams.saliency(method, model, x[i:i + batch_size],
                               None if target is None else _slice(target, i, batch_size),
-                              layer if not method.startswith("pcam") else None, **options)
+                              None if name.startswith("pcam") else layer, **options)
                 for i in range(0, len(x), batch_size)]
-        table.mu[method] = mu(torch.cat(maps), dead_zone)
-        table.seconds[method] = time.perf_counter() - start
+        table.mu[name] = mu(torch.cat(maps), dead_zone)
+        table.seconds[name] = time.perf_counter() - start
     if cache is not None:
         table.to_csv(cache)
     return table

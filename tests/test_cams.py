@@ -177,3 +177,14 @@ def test_opticam_improves_its_objective(walled):
 def test_check_global_accepts_the_truth_only():
     assert cams.check_global(set(cams.METHODS) - {"hirescam", "layercam"})
     assert not cams.check_global({"gradcam", "hirescam"})
+
+
+def test_your_own_weighting_rule_plugs_in(walled):
+    """A researcher's method is a function of the capture; a wrong shape is refused."""
+    def gradient_times_input_sign(cap):
+        return cap.dB.sign()
+
+    maps = cams.compute(gradient_times_input_sign, walled, torch.rand(2, 1, 28, 28))
+    assert maps.shape == (2, 24, 24) and (maps[:, 16:] == 0).all()
+    with pytest.raises(ValueError, match="returns \\[N, V\\]"):
+        cams.compute(lambda cap: cap.dB.mean(), walled, torch.rand(2, 1, 28, 28))

@@ -35,3 +35,15 @@ def test_cache_is_ignored_when_the_question_changes(tmp_path):
 def test_paper_table_is_quoted_for_the_seven_methods():
     assert set(PAPER_TABLE1) == {"gradcam", "gradcam++", "xgradcam", "scorecam", "ablationcam",
                                  "eigencam", "hirescam"}
+
+
+def test_leak_table_takes_a_custom_rule():
+    model = ToyCNN(V=8, wall=Wall.bottom(4), tau=1.0)
+    zone = dead_zone(model, (28, 28))
+
+    def local_gradient(cap):
+        return cap.dB
+
+    table = leak_table(model, torch.rand(3, 1, 28, 28), zone, methods=["gradcam", local_gradient],
+                       progress=False)
+    assert table.rows()[1][0] == "local_gradient" and (table.mu["local_gradient"] == 0).all()
