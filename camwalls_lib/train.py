@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 
 from .walls import WalledLinear, wall_is_exact
 
-__all__ = ["fit", "History", "evaluate", "save_checkpoint", "load_checkpoint", "resolve_device"]
+__all__ = ["fit", "History", "TensorLoader", "evaluate", "save_checkpoint", "load_checkpoint",
+           "resolve_device"]
 
 
 @dataclass
@@ -84,6 +85,41 @@ class History:
             parts.append(f"top-5 {100 * self.val_top5[i]:.2f}%")
         parts += [f"{self.images_per_s[i]:,.0f} img/s", f"{self.seconds[i]:.1f} s"]
         return "  ".join(parts)
+
+
+class TensorLoader:
+    """Batches ``(x[i], y[i])`` straight from two tensors: a fast ``DataLoader`` for data that
+    fits in memory (no per-sample indexing or collation).
+
+    ``shuffle=True`` draws a fresh permutation from torch's global generator at every
+    ``iter()``, so runs are reproducible under ``torch.manual_seed`` and :func:`fit` can resume
+    them exactly. ``transform(x, y) -> (x, y)`` is applied per batch (e.g. augmentation; it
+    may use the global generator too).
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128,
+                 shuffle: bool = False, drop_last: bool = False,
+                 transform: Callable | None = None):
+        if len(x) != len(y):
+            raise ValueError(f"x and y differ in length: {len(x)} images, {len(y)} labels.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.shuffle, self.drop_last, self.transform = shuffle, drop_last, transform
+
+    def __len__(self) -> int:
+        n = len(self.y)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.y)
+        order = torch.randperm(n) if self.shuffle else None
+        for b in range(len(self)):
+            idx = slice(b * self.batch_size, min(n, (b + 1) * self.batch_size))
+            if order is not None:
+                idx = order[idx]
+            x, y = self.x[idx], self.y[idx]
+            yield self.transform(x, y) if self.transform is not None else (x, y)
 
 
 # ----------------------------------------------------------------------------- devices, AMP
@@ -155,8 +191,11 @@ def _set_rng_state(state: dict) -> None:
 # ----------------------------------------------------------------------------- checkpoints
 
 def save_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scaler=None,
-                    history: History | None = None, epoch: int = 0, **extra) -> Path:
+                    history: History | None = None, epoch: int = 0, rng: dict | None = None,
+                    **extra) -> Path:
     """Write a checkpoint atomically (``path.tmp`` then rename) and return its path.
+
+    ``rng``: the generators' state to store (default: their state now).
 
     Everything stored is a tensor, a number, a string or a list/dict of those, so the file
     loads with ``torch.load(path, weights_only=True)``.
@@ -171,7 +210,7 @@ def save_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scal
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
         "history": (history or History()).to_dict(),
         "epoch": int(epoch),
-        "rng": _rng_state(),
+        "rng": rng if rng is not None else _rng_state(),
         **extra,
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -290,7 +329,8 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
         channels_last: bool = False, checkpoint=None, resume: bool = False,
         max_steps_per_epoch: int | None = None, progress: bool = True,
         loss_fn: Callable = F.cross_entropy,
-        callback: Callable[[int, History], None] | None = None) -> History:
+        callback: Callable[[int, History], None] | None = None,
+        scheduler_step: str = "epoch") -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     Parameters
@@ -299,7 +339,8 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
     train_loader : iterable of ``(x [N, ...], y [N])`` batches, re-iterated every epoch.
     epochs : total number of epochs (with ``resume``, including those already done).
     optimizer : any torch optimizer over ``model``'s parameters.
-    scheduler : stepped once at the end of every epoch (None: constant learning rate).
+    scheduler : stepped once at the end of every epoch (None: constant learning rate); with
+        ``scheduler_step="batch"``, after every optimizer step instead (e.g. OneCycleLR).
     val_loader : evaluated after every epoch (top-1; top-5 with >= 5 classes).
     device : None -> "cuda" if available else "cpu".
     amp : "auto" (bf16 autocast on GPUs that have it, fp16 + GradScaler on older GPUs, off on
@@ -315,7 +356,10 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
     progress : a tqdm bar (loss, images/s) and one printed line per epoch; False is silent.
     loss_fn : ``loss_fn(logits, y) -> scalar``; default cross-entropy.
     callback : called as ``callback(epoch, history)`` after each epoch is saved.
+    scheduler_step : "epoch" (default) or "batch": when ``scheduler.step()`` is called.
     """
+    if scheduler_step not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}.")
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}.")
     if resume and checkpoint is None:
@@ -340,20 +384,23 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
     elif resume and progress:
         print(f"No checkpoint at {checkpoint} yet: training from scratch.")
 
-    def save(epoch, step=0, **extra):
+    def save(epoch, step=0, rng=None, **extra):
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, history, epoch,
-                            step=step, **extra)
+                            rng=rng, step=step, **extra)
 
     with _DeferredInterrupt() as interrupt:
         for epoch in range(start_epoch, epochs):
             resumed_mid_epoch = epoch == start_epoch and start_step > 0
             if not resumed_mid_epoch:
                 epoch_rng = _rng_state()
+            # the generators as the last finished step left them: a batch fetched and then
+            # dropped by an interrupt must not shift the random numbers of the resumed run
+            rng_after_step = _rng_state() if resumed_mid_epoch else epoch_rng
             stats = dict(partial) if resumed_mid_epoch and partial else \
-                {"loss_sum": 0.0, "images": 0, "train_seconds": 0.0}
+                {"loss_sum": 0.0, "images": 0, "train_seconds": 0.0,
+                 "lr": float(optimizer.param_groups[0]["lr"])}
             step = start_step if resumed_mid_epoch else 0
-            lr = float(optimizer.param_groups[0]["lr"])
             model.train()
             batches = _epoch_batches(train_loader, step, epoch_rng, resumed_mid_epoch)
             limit = max_steps_per_epoch if max_steps_per_epoch is not None else _len(train_loader)
@@ -378,9 +425,13 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
                     scaler.scale(loss).backward()
                     scaler.step(optimizer)
                     scaler.update()
+                    if scheduler is not None and scheduler_step == "batch":
+                        scheduler.step()
                     loss_sum += loss.detach().double() * len(y)
                     stats["images"] += len(y)
                     step += 1
+                    if checkpoint is not None:
+                        rng_after_step = _rng_state()
                     if progress and (step % 20 == 0 or step == limit):
                         seen = time.perf_counter() - t0 + stats["train_seconds"]
                         bar.set_postfix(loss=f"{loss.item():.4f}",
@@ -393,9 +444,9 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
                 stats["loss_sum"] += float(loss_sum)
                 stats["train_seconds"] += time.perf_counter() - t0
                 if step == 0 and not resumed_mid_epoch:
-                    save(epoch)                       # nothing done in this epoch yet
+                    save(epoch, rng=epoch_rng)        # nothing done in this epoch yet
                 else:
-                    save(epoch, step, partial=stats, epoch_rng=epoch_rng)
+                    save(epoch, step, rng=rng_after_step, partial=stats, epoch_rng=epoch_rng)
                 if progress and checkpoint is not None:
                     print(f"Interrupted in epoch {epoch + 1} after {step} step(s); saved "
                           f"{checkpoint}. Run again with resume=True to continue.")
@@ -409,7 +460,7 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
             t1 = time.perf_counter()
             if val_loader is not None:
                 top1, top5 = evaluate(model, val_loader, device, amp, channels_last)
-            if scheduler is not None:
+            if scheduler is not None and scheduler_step == "epoch":
                 scheduler.step()
             history.epoch.append(epoch + 1)
             history.train_loss.append(stats["loss_sum"] / stats["images"])
@@ -417,7 +468,7 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
             history.val_top5.append(top5)
             history.images_per_s.append(stats["images"] / max(stats["train_seconds"], 1e-9))
             history.seconds.append(stats["train_seconds"] + time.perf_counter() - t1)
-            history.lr.append(lr)
+            history.lr.append(stats["lr"])
             start_step = 0
             save(epoch + 1)
             if progress:

@@ -7,7 +7,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from camwalls_lib.models import WalledNet
-from camwalls_lib.train import History, evaluate, fit, load_checkpoint
+from camwalls_lib.train import History, TensorLoader, evaluate, fit, load_checkpoint
 from camwalls_lib.walls import Wall, WalledLinear, wall_is_exact
 
 
@@ -200,6 +200,8 @@ def test_bad_input_is_explained(tmp_path):
         fit(model, loader(data()), 1, optimizer, resume=True, progress=False)
     with pytest.raises(TypeError, match=r"\(images, labels\)"):
         fit(model, [torch.rand(2, 1, 12, 12)], 1, optimizer, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="scheduler_step"):
+        fit(model, loader(data()), 1, optimizer, scheduler_step="never", progress=False)
     with pytest.raises(ValueError, match="amp"):
         fit(model, loader(data()), 1, optimizer, amp="fp8", progress=False)
     with pytest.raises(FileNotFoundError):
@@ -233,4 +235,48 @@ def test_real_ctrl_c_stops_at_a_step_boundary_and_resumes_bit_identical(tmp_path
     model, optimizer, scheduler = setup(seed=3)
     fit(model, loader(data()), 3, optimizer, scheduler, checkpoint=path, resume=True,
         progress=False, device="cpu")
+    assert same_bits(model, reference)
+
+
+def noisy(x, y):
+    """An augmentation that draws from the global generator, like random shifts do."""
+    return x + 0.1 * torch.randn_like(x), y
+
+
+def onecycle_run(path=None, resume=False, loader_=None, seed=0):
+    model, _, _ = setup(seed=seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    ds = data()
+    loader_ = loader_ or TensorLoader(ds.tensors[0], ds.tensors[1], 16, shuffle=True,
+                                      transform=noisy)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 1e-2, total_steps=3 * 6)
+    if not resume:
+        torch.manual_seed(1)
+    fit(model, loader_, 3, optimizer, scheduler, checkpoint=path, resume=resume,
+        progress=False, device="cpu", scheduler_step="batch")
+    return model, scheduler
+
+
+def test_tensor_loader_batches_every_image_once():
+    x, y = torch.arange(10.0)[:, None], torch.arange(10)
+    batches = list(TensorLoader(x, y, 4, shuffle=True))
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(10))
+    assert all(torch.equal(bx[:, 0].long(), by) for bx, by in batches)
+    assert len(TensorLoader(x, y, 4, drop_last=True)) == 2
+    with pytest.raises(ValueError, match="length"):
+        TensorLoader(x, y[:3])
+
+
+def test_batch_scheduler_and_augmenting_loader_resume_bit_identical(tmp_path):
+    reference, ref_sched = onecycle_run()
+    assert ref_sched.last_epoch == 18                  # stepped once per batch
+    path = tmp_path / "run.pt"
+    ds = data()
+    interrupted = RaiseOnce(TensorLoader(ds.tensors[0], ds.tensors[1], 16, shuffle=True,
+                                         transform=noisy), epoch=1, at=4)
+    with pytest.raises(KeyboardInterrupt):
+        onecycle_run(path, loader_=interrupted)
+    model, sched = onecycle_run(path, resume=True, seed=9)
+    assert sched.last_epoch == 18
     assert same_bits(model, reference)
