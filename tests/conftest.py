@@ -1,0 +1,25 @@
+"""Shared pytest configuration for camwalls.
+
+Markers (select with -m):
+  slow  -- tests that train or sweep for a while (minutes); skip with  pytest -m "not slow"
+  book  -- tests that build the whole Jupyter Book and inspect it in headless Chromium;
+           skip with  pytest -m "not book", run alone with  pytest -m book
+"""
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running test (training, sweeps); deselect with -m 'not slow'")
+    config.addinivalue_line("markers", "book: builds the Jupyter Book and checks the HTML in headless Chromium; "
+                                       "deselect with -m 'not book'")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root (where _config.yml and _toc.yml live)."""
+    return REPO_ROOT

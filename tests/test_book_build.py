@@ -1,0 +1,411 @@
+"""The book builds, executes every chapter without error, and renders offline.
+
+Two groups of tests:
+
+* fast checks of the sources (no marker): the table of contents, the chapters' first cell,
+  the offline assets the configuration points to;
+* ``book``-marked tests: one full ``jupyter-book build`` per pytest session (a session-scoped
+  fixture, into a temporary copy of the repository), then checks of the HTML and of the pages
+  as headless Chromium renders them **with the network disabled** (MathJax typeset, widgets
+  drawn, figures present, no error output, no script from a CDN).
+
+Run only these with ``pytest -m book``; skip them with ``pytest -m "not book"``.
+Set ``CAMWALLS_BUILT_BOOK=/path/to/_build`` to inspect an existing build instead of building.
+Chromium missing: the Chromium tests are skipped on a developer machine and fail in CI
+(``CI=true``); ``.ci/run`` installs it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BOOK_DIR = REPO / "book"
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+BUILD_TIMEOUT = int(os.environ.get("CAMWALLS_BOOK_TIMEOUT", "4500"))  # seconds, whole build
+MAX_ASSET_BYTES = 5 * 1024 * 1024
+
+
+# ----------------------------------------------------------------------------- sources
+
+def _config() -> dict:
+    return yaml.safe_load((REPO / "_config.yml").read_text())
+
+
+def toc_files() -> list[str]:
+    """Every `file:` of _toc.yml (root first), without extension, in reading order."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    walk(toc.get("sections"))
+    return files
+
+
+def _source(entry: str) -> Path | None:
+    for suffix in (".ipynb", ".md"):
+        if (REPO / (entry + suffix)).exists():
+            return REPO / (entry + suffix)
+    return None
+
+
+TOC = toc_files()
+CHAPTERS = [f for f in TOC if _source(f) is not None and _source(f).suffix == ".ipynb"]
+
+
+def test_toc_entries_exist():
+    missing = [f for f in TOC if _source(f) is None]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+    assert len(set(TOC)) == len(TOC), "a file is listed twice in _toc.yml"
+
+
+def test_chapters_are_notebooks_in_book_dir():
+    for f in TOC:
+        assert f.startswith("book/"), f"{f}: book sources live in book/"
+        if f not in ("book/intro", "book/references"):
+            assert _source(f).suffix == ".ipynb", f"{f}: chapters are .ipynb (Colab opens them)"
+    assert CHAPTERS, "no chapter notebook in _toc.yml"
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_first_code_cell_installs_the_library_when_missing(entry):
+    """The convention of book/_templates/first_cell.py: no-op if camwalls_lib imports,
+    otherwise %pip install from the repository named in _config.yml."""
+    url = _config()["repository"]["url"].rstrip("/")
+    nb = nbformat.read(_source(entry), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, f"{entry}: no code cell"
+    first = code[0].source
+    assert "camwalls_lib" in first, f"{entry}: the first code cell must check camwalls_lib is importable"
+    assert re.search(r"%pip install .*git\+" + re.escape(url), first), (
+        f"{entry}: the first code cell must `%pip install \"camwalls @ git+{url}\"` "
+        "(see book/_templates/first_cell.py)")
+
+
+def test_template_first_cell_matches_repository_url():
+    url = _config()["repository"]["url"].rstrip("/")
+    assert f"git+{url}" in (BOOK_DIR / "_templates" / "first_cell.py").read_text()
+
+
+def test_config_executes_and_fails_on_errors():
+    cfg = _config()
+    assert cfg["execute"]["execute_notebooks"] in ("force", "cache")
+    assert cfg["execute"]["allow_errors"] is False
+    assert cfg["execute"]["timeout"] >= 600
+    assert cfg["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+    assert cfg["only_build_toc_files"] is True
+
+
+def test_config_points_to_vendored_offline_assets():
+    sc = _config()["sphinx"]["config"]
+    static = [REPO / p for p in sc["html_static_path"]]
+    assets = [sc["mathjax_path"], *sc["nb_ipywidgets_js"]]
+    for asset in assets:
+        assert "://" not in asset, f"{asset}: must be a local file, not a CDN"
+        found = [s / asset for s in static if (s / asset).is_file()]
+        assert found, f"{asset} not found in {static}"
+        assert 0 < found[0].stat().st_size < MAX_ASSET_BYTES
+    assert not (REPO / "_static").exists(), (
+        "a root _static/ makes Jupyter Book load every .js in it on every page; use book/_static")
+
+
+# ----------------------------------------------------------------------------- the build
+
+@dataclass
+class Built:
+    html: Path            # _build/html
+    executed: Path        # _build/jupyter_execute (the executed notebooks)
+    log: str
+    returncode: int
+    seconds: float
+
+
+def _copy_repo(dst: Path) -> Path:
+    ignore = shutil.ignore_patterns(".git", "_build", ".venv", "venv", "student", "__pycache__",
+                                    ".pytest_cache", ".benchmarks", "*.egg-info", ".ipynb_checkpoints")
+    shutil.copytree(REPO, dst, ignore=ignore, symlinks=True)
+    shared = REPO.parent / "shared"
+    if shared.exists() and not (dst.parent / "shared").exists():
+        (dst.parent / "shared").symlink_to(shared)   # ../shared/ beside the copy, as beside the repo
+    return dst
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Built:
+    """Build the whole book once per session, in a temporary copy of the repository."""
+    existing = os.environ.get("CAMWALLS_BUILT_BOOK")
+    if existing:
+        root = Path(existing)
+        return Built(root / "html", root / "jupyter_execute", "", 0, 0.0)
+    work = tmp_path_factory.mktemp("book")
+    src = _copy_repo(work / "repo")
+    out = work / "out"
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)            # an inherited Agg backend would hide every figure
+    shared_data = REPO.parent / "shared" / "data"
+    if shared_data.is_dir():
+        env.setdefault("CAMWALLS_DATA", str(shared_data))
+    # Run jupyter-book with *this* interpreter, so the kernel (sys.executable) sees the same
+    # environment as the tests, whatever `jupyter-book` on PATH would resolve to.
+    cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+           "build", str(src), "--path-output", str(out)]
+    start = time.monotonic()
+    try:
+        run = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        log, code = run.stdout + run.stderr, run.returncode
+    except subprocess.TimeoutExpired as e:
+        log = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        log, code = log + f"\nBUILD TIMED OUT after {BUILD_TIMEOUT} s", -1
+    seconds = time.monotonic() - start
+    (work / "build.log").write_text(log)
+    print(f"\njupyter-book build: {seconds:.0f} s, exit code {code}, log: {work / 'build.log'}")
+    return Built(out / "_build" / "html", out / "_build" / "jupyter_execute", log, code, seconds)
+
+
+def _tail(text: str, n: int = 60) -> str:
+    """The informative end of a build log: the failing cell if there is one, else the tail."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    lines = text.splitlines()
+    for marker in ("An error occurred while executing the following cell", "Executing notebook failed"):
+        hits = [i for i, line in enumerate(lines) if marker in line]
+        if hits:
+            start = max(0, hits[0] - 15)
+            return "\n".join(lines[start:hits[0] + 45])
+    return "\n".join(lines[-n:])
+
+
+def _page(built: Built, entry: str) -> Path:
+    return built.html / (entry + ".html")
+
+
+@pytest.mark.book
+def test_book_builds(built_book):
+    assert built_book.returncode == 0, "jupyter-book build failed:\n" + _tail(built_book.log)
+    assert "Executing notebook failed" not in built_book.log
+    reports = built_book.html / "reports"
+    errs = sorted(reports.glob("**/*.err.log")) if reports.exists() else []
+    assert not errs, "execution error reports: " + ", ".join(p.name for p in errs)
+
+
+@pytest.mark.book
+def test_build_has_no_sphinx_warnings(built_book):
+    """Broken references, unknown citations, bad directives... (what `-W` would turn fatal)."""
+    warnings = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", built_book.log).splitlines()
+                if re.search(r"\b(WARNING|ERROR|CRITICAL|SEVERE):", line) and "[IPKernelApp]" not in line]
+    assert not warnings, "Sphinx warnings:\n" + "\n".join(warnings)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", TOC)
+def test_every_toc_entry_has_a_page(built_book, entry):
+    page = _page(built_book, entry)
+    assert page.is_file() and page.stat().st_size > 1000, f"no HTML page for {entry}"
+
+
+@pytest.mark.book
+def test_index_page_exists(built_book):
+    assert (built_book.html / "index.html").is_file()
+
+
+def _soup(path: Path):
+    from bs4 import BeautifulSoup
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@pytest.mark.book
+def test_no_script_or_stylesheet_from_the_network(built_book):
+    offenders = []
+    for page in sorted(built_book.html.rglob("*.html")):
+        soup = _soup(page)
+        for tag in soup.find_all("script", src=True):
+            if "://" in tag["src"] or tag["src"].startswith("//"):
+                offenders.append(f"{page.relative_to(built_book.html)}: <script src={tag['src']}>")
+        for tag in soup.find_all("link", href=True):
+            if "stylesheet" in (tag.get("rel") or []) and ("://" in tag["href"] or tag["href"].startswith("//")):
+                offenders.append(f"{page.relative_to(built_book.html)}: <link href={tag['href']}>")
+    assert not offenders, "assets loaded from the network:\n" + "\n".join(offenders)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_no_error_output_in_chapter(built_book, entry):
+    soup = _soup(_page(built_book, entry))
+    bad = [div for div in soup.select("div.output.traceback, div.output.error, div.output.ename")
+           if not div.find_parent(class_="tag_raises-exception")]
+    assert not bad, f"{entry}: error output in the page:\n" + bad[0].get_text()[:2000]
+    executed = built_book.executed / (entry + ".ipynb")
+    if executed.exists():
+        nb = nbformat.read(executed, as_version=4)
+        errors = [c for c in nb.cells if c.cell_type == "code"
+                  and "raises-exception" not in c.metadata.get("tags", [])
+                  and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        assert not errors, f"{entry}: a cell raised:\n{errors[0].source}"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_colab_launch_button(built_book, entry):
+    cfg = _config()
+    url = cfg["repository"]["url"].rstrip("/")
+    gh = url.split("github.com/", 1)[1]
+    expected = (f"{cfg['launch_buttons']['colab_url'].rstrip('/')}/github/{gh}/blob/"
+                f"{cfg['repository']['branch']}/{entry}.ipynb")
+    assert expected in _page(built_book, entry).read_text(encoding="utf-8"), (
+        f"{entry}: no Colab launch link {expected}")
+
+
+def _image_outputs(built: Built, entry: str) -> int:
+    executed = built.executed / (entry + ".ipynb")
+    if not executed.exists():
+        return 0
+    nb = nbformat.read(executed, as_version=4)
+    return sum(1 for c in nb.cells if c.cell_type == "code"
+               and "remove-output" not in c.metadata.get("tags", [])
+               and "remove-cell" not in c.metadata.get("tags", [])
+               for o in c.get("outputs", [])
+               if any(k.startswith("image/") for k in o.get("data", {})))
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_chapter_figures_are_real_images(built_book, entry):
+    from PIL import Image
+
+    expected = _image_outputs(built_book, entry)
+    page = _page(built_book, entry)
+    imgs = [img for img in _soup(page).select("div.cell_output img, figure img, img")
+            if not img.get("src", "").startswith(("http", "data:image/svg"))
+            and "logo" not in " ".join(img.get("class", []))]
+    imgs = list({id(i): i for i in imgs}.values())
+    assert len(imgs) >= expected, f"{entry}: {expected} image outputs but {len(imgs)} <img> in the page"
+    for img in imgs:
+        src = img["src"]
+        if src.startswith("data:"):
+            assert len(src) > 100, f"{entry}: empty inline image"
+            continue
+        path = (page.parent / src.split("?")[0]).resolve()
+        assert path.is_file() and path.stat().st_size > 0, f"{entry}: missing/empty image {src}"
+        if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp"):
+            with Image.open(path) as im:
+                assert im.size[0] > 1 and im.size[1] > 1, f"{entry}: degenerate image {src}"
+
+
+# ----------------------------------------------------------------------------- Chromium
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    exe = _chromium()
+    if exe is None:
+        if IN_CI:
+            pytest.fail("Chromium is required in CI (apt-get install -y chromium); .ci/run installs it")
+        pytest.skip("Chromium not installed (apt-get install -y chromium) and not in CI: "
+                    "offline rendering not checked")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def rendered(built_book, chromium, tmp_path_factory):
+    """DOM of every page after Chromium ran its scripts, offline. {entry: BeautifulSoup}."""
+    from bs4 import BeautifulSoup
+
+    if built_book.returncode != 0:
+        pytest.fail("the book did not build; see test_book_builds")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    doms = {}
+    for entry in ["index", *TOC]:
+        page = built_book.html / f"{entry}.html"
+        if not page.exists():
+            continue
+        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--disable-quic", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--disable-extensions",
+               "--host-resolver-rules=MAP * ~NOTFOUND",      # no name resolves: no network
+               "--proxy-server=http://127.0.0.1:9",          # and nothing gets out anyway
+               f"--user-data-dir={profile}", "--virtual-time-budget=15000",
+               "--dump-dom", page.as_uri()]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0 and run.stdout.strip(), (
+            f"Chromium could not render {page}:\n{run.stderr[-2000:]}")
+        doms[entry] = BeautifulSoup(run.stdout, "html.parser")
+    return doms
+
+
+def _visible_text(dom) -> str:
+    dom = copy.copy(dom)
+    for tag in dom.find_all(["script", "style", "pre", "code", "textarea", "mjx-assistive-mml", "math"]):
+        tag.decompose()
+    return dom.get_text(" ")
+
+
+@pytest.mark.book
+def test_index_redirects_to_the_intro_and_renders(rendered):
+    index = rendered["index"]                 # index.html redirects to the root page
+    title = _config()["title"]
+    assert title in index.get_text(" "), "index.html did not lead to the book"
+    assert index.find("mjx-container") is not None, "the landing page's math is not typeset"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", TOC)
+def test_math_is_typeset_offline(built_book, rendered, entry):
+    static_math = _soup(_page(built_book, entry)).select(".math")
+    dom = rendered[entry]
+    untypeset = [m for m in dom.select(".math") if m.find("mjx-container") is None]
+    assert not untypeset, (f"{entry}: {len(untypeset)} of {len(static_math)} math elements not typeset "
+                           f"by MathJax, e.g. {untypeset[0].get_text()[:200]!r}")
+    if static_math:
+        assert len(dom.find_all("mjx-container")) >= len(static_math)
+    text = _visible_text(dom)
+    assert "$$" not in text, f"{entry}: raw $$ left in the page: ...{text[text.index('$$') - 80:][:200]}..."
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_widgets_render_offline(built_book, rendered, entry):
+    views = _soup(_page(built_book, entry)).find_all("script", type="application/vnd.jupyter.widget-view+json")
+    if not views:
+        return
+    dom = rendered[entry]
+    scripts = dom.find_all("script", type="application/vnd.jupyter.widget-view+json")
+    missing = [s for s in scripts if s.parent.find(class_="jupyter-widgets") is None]
+    assert not missing, (f"{entry}: {len(missing)} of {len(scripts)} widgets not drawn offline "
+                         f"(model {json.loads(missing[0].string or '{}').get('model_id')})")
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_figures_present_in_rendered_page(built_book, rendered, entry):
+    expected = _image_outputs(built_book, entry)
+    if not expected:
+        return
+    imgs = [i for i in rendered[entry].select("div.cell_output img") if i.get("src")]
+    assert len(imgs) >= expected, f"{entry}: {expected} figures expected, {len(imgs)} <img> rendered"
