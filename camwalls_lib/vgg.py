@@ -29,11 +29,13 @@ import torch.nn as nn
 
 from .models import MaskedVGG, masked_vgg16
 from .stackmix import IMAGENET_MEAN, IMAGENET_STD, imagenet_classes
-from .walls import WalledLinear, wall_is_exact
+from .feedback import verdict
+from .walls import dead_rows, dead_zone, wall_is_exact
 
 __all__ = ["load_paper_vgg", "save_paper_vgg", "paper_to_library", "library_to_paper",
            "Recipe", "RECIPES", "build_model", "image_folder", "loaders", "train",
-           "make_synthetic_folder", "PAPER_ACCURACY", "main"]
+           "make_synthetic_folder", "PAPER_ACCURACY", "check_vgg_dead_zone",
+           "check_uniform_mu", "main"]
 
 PAPER_ACCURACY = {"masked [VGG]": {"top1": 66.5, "top5": 87.0},
                   "unmasked [VGG] (baseline)": {"top1": 71.5, "top5": 90.4}}
@@ -374,6 +376,37 @@ def train(recipe: str | Recipe, data, out, resume: bool = False, device=None,
     save_paper_vgg(model, out / "masked_vgg.pt")
     (out / "recipe.txt").write_text("\n".join(f"{k} = {v!r}" for k, v in asdict(recipe).items()))
     return model, history
+
+
+# ----------------------------------------------------------------------------- exercises
+
+def check_vgg_dead_zone(wall_rows: int, answer) -> bool:
+    """Exercise check: ``answer`` is the dead band ``(first, last)`` (0-based, inclusive) of the
+    224 x 224 masked VGG16 whose lowest ``wall_rows`` of 14 feature rows are walled, or None
+    if no input row is entirely dead. (Computed exactly with :func:`walls.dead_zone`; the
+    answer does not depend on the widths, so a thin copy is used.)"""
+    truth = dead_rows(dead_zone(masked_vgg16(width=1 / 64, hidden=8, wall_rows=wall_rows),
+                                (3, 224, 224)))
+    given = None if answer is None else tuple(int(a) for a in answer)
+    praise = (f"rows {truth[0]}..{truth[1]} are dead: {truth[1] - truth[0] + 1} rows."
+              if truth else "no input row is dead: the visible feature rows' receptive fields "
+              "cover the whole image, so the wall hides nothing.")
+    return verdict(given == truth, praise,
+                   "each visible feature row i reads input rows up to 16*i + 15 + 90 (conv5_3's "
+                   "receptive field reaches 90 pixels below its block); the dead band starts "
+                   "right after the last visible row's reach. Answer None if nothing is dead.")
+
+
+def check_uniform_mu(answer) -> bool:
+    """Exercise check: ``answer`` is mu (in [0, 1], or x 100) of a constant 224 x 224 map with
+    the paper's dead zone (rows 170..223)."""
+    truth = math.sqrt(54 / 224)
+    value = float(answer) / (100 if float(answer) > 1 else 1)
+    return verdict(abs(value - truth) < 5e-3,
+                   f"mu = sqrt(54 * 224 / (224 * 224)) = sqrt(54/224) = {truth:.3f}: a map that "
+                   "ignores the image puts 49 % of its norm in the dead zone.",
+                   "mu is a ratio of l2 norms: count the pixels in the dead zone and in the "
+                   "image; a constant c cancels.")
 
 
 # ----------------------------------------------------------------------------- CLI

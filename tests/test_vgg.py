@@ -234,3 +234,14 @@ def test_command_line_refuses_a_missing_dataset(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="train/"):
         vgg.main(["train", "--data", str(tmp_path / "empty"), "--recipe", "cpu-smoke",
                   "--out", str(tmp_path / "out")])
+
+
+def test_exercise_checks_accept_the_right_answers_only(capsys):
+    assert vgg.check_vgg_dead_zone(9, (170, 223))
+    assert not vgg.check_vgg_dead_zone(9, (171, 224))
+    assert vgg.check_vgg_dead_zone(5, None)           # a 5-row wall hides no whole row
+    assert not vgg.check_vgg_dead_zone(5, (202, 223))
+    assert vgg.check_vgg_dead_zone(7, (202, 223))
+    assert vgg.check_uniform_mu(0.491) and vgg.check_uniform_mu(49.1)
+    assert not vgg.check_uniform_mu(54 / 224) and not vgg.check_uniform_mu(24.1)
+    assert "Correct" in capsys.readouterr().out
