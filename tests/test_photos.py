@@ -37,3 +37,70 @@ def test_stack_pair_rejects_mismatched_shapes():
         stack_pair(torch.rand(3, 10, 10), torch.rand(3, 12, 10), 5)
     with pytest.raises(TypeError):
         stack_pair(torch.rand(3, 10, 10), [[0]], 5)
+
+
+# ----------------------------------------------------------------------------- offline photos
+
+photos_mod = pytest.importorskip("camwalls_lib.photos")
+
+
+def test_shift_down_moves_rows_and_pads_with_the_first_row():
+    img = torch.arange(5.0).view(1, 5, 1).expand(2, 5, 3)
+    out = photos_mod.shift_down(img, 2)
+    assert out.shape == img.shape
+    assert out[0, :, 0].tolist() == [0, 0, 0, 1, 2]
+    assert torch.equal(photos_mod.shift_down(img, 0), img)
+    with pytest.raises(ValueError, match="rows"):
+        photos_mod.shift_down(img, 5)
+
+
+def test_offline_photos_are_rgb_squares_in_unit_range():
+    pytest.importorskip("skimage")
+    pytest.importorskip("sklearn")
+    photos = photos_mod.offline_photos(64)
+    assert set(photos) == set(photos_mod.PHOTO_SOURCES)
+    for img in photos.values():
+        assert img.shape == (3, 64, 64) and img.min() >= 0 and img.max() <= 1
+        assert img.std() > 0.05                                   # a photo, not a flat image
+    assert set(photos_mod.PHOTO_LABELS) <= set(photos)
+
+
+def test_photo_labels_are_the_named_imagenet_classes():
+    from torchvision.models import VGG16_Weights
+    names = VGG16_Weights.IMAGENET1K_V1.meta["categories"]
+    assert [names[i] for i in photos_mod.PHOTO_LABELS["chelsea"]] == ["tabby", "tiger cat",
+                                                                      "Egyptian cat"]
+    assert names[photos_mod.PHOTO_LABELS["coffee"][0]] == "espresso"
+    assert names[photos_mod.PHOTO_LABELS["china"][0]] == "palace"
+
+
+def test_missing_scikit_image_names_the_pip_command(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    with pytest.raises(ImportError, match="pip install scikit-image scikit-learn"):
+        photos_mod.offline_photos()
+
+
+def test_composites_have_the_stack_mix_geometry():
+    pytest.importorskip("skimage")
+    photos = photos_mod.offline_photos(32)
+    x, pairs = photos_mod.mixed_composites(photos, 20)
+    assert x.shape == (len(photos), 3, 32, 32) and len(pairs) == len(photos)
+    for img, (a, b) in zip(x, pairs):
+        assert a != b
+        assert torch.equal(img[:, :20], photos[a][:, :20]) and torch.equal(img[:, 20:], photos[b][:, 20:])
+    same, names = photos_mod.same_photo_composites(photos, 20, 8)
+    for img, name in zip(same, names):
+        assert torch.equal(img[:, :20], photos[name][:, :20])
+        assert torch.equal(img[:, 20:], photos[name][:, 12:24])   # 8 rows higher, moved down
+    with pytest.raises(ValueError, match="unknown photo"):
+        photos_mod.mixed_composites(photos, 20, [("chelsea", "dog")])
+
+
+def test_photo_views_count_and_square_crop_validation():
+    pytest.importorskip("skimage")
+    x, names = photos_mod.photo_views(32, scales=(1.0, 0.8), shifts=(-1.0, 1.0), flips=(False, True))
+    assert x.shape == (len(set(names)) * 8, 3, 32, 32)
+    assert torch.equal(x[1], x[0].flip(-1))
+    with pytest.raises(ValueError):
+        photos_mod.square_crop(torch.zeros(10, 10, 3, dtype=torch.uint8), 8, scale=0)

