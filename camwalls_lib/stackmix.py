@@ -208,24 +208,20 @@ def load_stack_folder(folder, kind: str | None = None, size: int = 224) -> Stack
 def offline_stackmix(size: int = 224, split: int = SPLIT_ROW, n: int | None = None) -> StackSet:
     """A small STACK-MIX-like set from the photos that ship with scikit-image / scikit-learn.
 
-    Photo ``i`` gives the upper rows, photo ``i + 1`` (cyclically) the lower rows, so the
-    dead zone always shows a different subject from the one the network sees. Unlike the
-    paper's set, the two halves are *not* the same class (no two shipped photos are); labels
-    are the upper photo's ImageNet class where one describes it, else -1.
+    :func:`photos.mixed_composites` of the first ``n`` photos of :func:`photos.offline_photos`:
+    photo ``i`` gives the rows ``< split``, photo ``i + 1`` (cyclically) the rows ``>= split``,
+    so the dead zone always shows a different subject from the one the network sees. Unlike
+    the paper's set, the two halves are *not* the same class (no two shipped photos are);
+    labels are the upper photo's first ImageNet class where one describes it, else -1.
     """
-    from .photos import PHOTO_LABELS, offline_photos
+    from .photos import PHOTO_LABELS, mixed_composites, offline_photos
 
     photos = offline_photos(size=size)
-    names = sorted(photos)[:n] if n else sorted(photos)
-    if len(names) < 2:
+    photos = dict(list(photos.items())[:n]) if n else photos
+    if len(photos) < 2:
         raise ValueError("offline_stackmix needs at least two photos (n >= 2).")
-    images, labels, pairs = [], [], []
-    for i, upper in enumerate(names):
-        lower = names[(i + 1) % len(names)]
-        images.append(stack_pair(photos[upper], photos[lower], split))
-        label = PHOTO_LABELS.get(upper, -1)
-        labels.append(label[0] if isinstance(label, (list, tuple)) else int(label))
-        pairs.append(f"{upper}|{lower}")
-    return StackSet(torch.stack(images), torch.tensor(labels), pairs,
+    images, pairs = mixed_composites(photos, split)
+    labels = torch.tensor([PHOTO_LABELS.get(upper, (-1,))[0] for upper, _ in pairs])
+    return StackSet(images, labels, [f"{a}|{b}" for a, b in pairs],
                     source="offline STACK-MIX-like set: photos shipped with scikit-image / "
                            "scikit-learn, two different subjects per image (not ImageNet)")

@@ -95,14 +95,15 @@ def test_stackgen_images_are_resized_and_cropped_stackmix_ones_must_be_224(tmp_p
 
 
 def test_offline_stackmix_stacks_two_different_photos():
-    photos = pytest.importorskip("camwalls_lib.photos")
-    if not hasattr(photos, "offline_photos"):
-        pytest.skip("photos.offline_photos not available yet")
+    from camwalls_lib.photos import offline_photos
+
     stack = stackmix.offline_stackmix(n=3)
-    pics = photos.offline_photos(size=224)
-    first, second = sorted(pics)[:2]
+    pics = offline_photos(size=224)
+    first, second, third = list(pics)[:3]
+    assert stack.images.shape == (3, 3, 224, 224) and stack.names[0] == f"{first}|{second}"
     assert torch.equal(stack.images[0, :, :170], pics[first][:, :170])
     assert torch.equal(stack.images[0, :, 170:], pics[second][:, 170:])
+    assert stack.names[2] == f"{third}|{first}"          # cyclic
 
 
 def test_leak_table_on_three_stackmix_images(tmp_path):
