@@ -180,7 +180,8 @@ def _visible(wall, hp: int, wp: int) -> torch.Tensor:
     if wall is None:
         return torch.ones(hp, wp, dtype=torch.bool)
     if not isinstance(wall, Wall):
-        raise TypeError(f"wall must be a Wall, None (no wall) or 'half' (Theorem 3's), got {wall!r}.")
+        raise TypeError(f"wall must be a Wall, None (no wall) or 'half' (Theorem 3's), "
+                        f"got {wall!r}.")
     return ~wall.mask(hp, wp)
 
 

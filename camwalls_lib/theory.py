@@ -89,7 +89,8 @@ def gradcam_alpha_gap_linear(V: int = 2, h: int = 2, w: int = 2, K: int = 3,
             raise AssertionError("the softmax chain rule did not reduce to the claimed form")
         alpha_soft.append(claimed)
     return {"B": B, "W": W, "gradient": grads, "alpha": alpha,
-            "alpha_minus_w_over_Z": [sp.simplify(a - W[c, v] / (h * w)) for v, a in enumerate(alpha)],
+            "alpha_minus_w_over_Z": [sp.simplify(a - W[c, v] / (h * w))
+                                     for v, a in enumerate(alpha)],
             "p": P, "alpha_softmax": alpha_soft}
 
 
@@ -142,7 +143,8 @@ def symbolic_cnn(H: int = 5, k: int = 2, k_pool: int = 2, hidden: tuple[int, ...
     C = sp.Matrix(hp, hp, lambda i, j: sp.Max(*[B[k_pool * i + p, k_pool * j + q]
                                                  for p in range(k_pool) for q in range(k_pool)]))
     widths = [hp * hp, *hidden, 1]
-    W = [sp.Matrix(d_out, d_in, lambda i, j, l=l: sp.Symbol(f"W^{l + 1}_{i + 1},{j + 1}", real=True))
+    W = [sp.Matrix(d_out, d_in,
+                   lambda i, j, l=l: sp.Symbol(f"W^{l + 1}_{i + 1},{j + 1}", real=True))
          for l, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:]))]
     r = sp.Matrix(list(C))                           # C' = flatten(C), row-major
     a = []

@@ -103,7 +103,8 @@ def test_bound_formula_and_appendix_d_display_agree():
     bound = theorem3_bound(img, V, k, kp, tau)
     m = img[3:3 + k, 7:7 + k].double()
     eq5 = (V - 20) / math.sqrt(V) * math.sqrt(144 / (16 * math.pi)) * tau**2 / 576 * m.norm()
-    appendix = math.sqrt(V * 144) / (4 * math.sqrt(math.pi)) * tau**2 / 576 * (1 - 20 / V) * m.norm()
+    appendix = (math.sqrt(V * 144) / (4 * math.sqrt(math.pi)) * tau**2 / 576 * (1 - 20 / V)
+                * m.norm())
     assert math.isclose(bound[3, 7], eq5, rel_tol=1e-12)
     assert math.isclose(eq5, appendix, rel_tol=1e-12)
     assert (theorem3_bound(img, 10, k, kp, tau) <= 0).all()               # V <= 20: empty

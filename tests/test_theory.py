@@ -131,7 +131,7 @@ def test_check_theorem3_exercises():
     t, h, w, hp, wp, V = (S[k] for k in ("tau", "h", "w", "hprime", "wprime", "V"))
     assert theory.check_alpha_variance(t**2 * hp * wp / (2 * h**2 * w**2))
     assert not theory.check_alpha_variance(t**2 * hp * wp / (h**2 * w**2))
-    assert not theory.check_alpha_variance(t * sp.sqrt(hp * wp / 2) / (h * w))   # a std, not a variance
+    assert not theory.check_alpha_variance(t * sp.sqrt(hp * wp / 2) / (h * w))   # a std
     assert theory.check_cantelli(V / (V + 20))
     assert not theory.check_cantelli(1 - 20 / V)
 
