@@ -311,7 +311,7 @@ def gradcam_batch(image: torch.Tensor, filters: torch.Tensor, weights: list[torc
     through the real max-pool, exactly what ``cams.compute('gradcam', ToyCNN)`` does.
     """
     n, V, k, _ = filters.shape
-    x = image.to(filters.dtype)
+    x = image.to(device=filters.device, dtype=filters.dtype)
     A = F.conv2d(x[None, None], filters.reshape(n * V, 1, k, k))
     B = A.view(n, V, *A.shape[-2:]).relu().detach().requires_grad_(True)
     with torch.enable_grad():
@@ -343,14 +343,16 @@ def sample_walled_cnns(n: int, V: int, k: int, hp: int, wp: int, tau: float, wal
 def monte_carlo_gradcam(image: torch.Tensor, V: int = 64, k: int = 5, k_pool: int = 2,
                         tau: float = 1.0, n_draws: int = 4000, wall="half", seed: int = 0,
                         hidden: tuple[int, ...] = (), level: float = 0.95,
-                        chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                        chunk: int | None = None,
+                        device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Monte Carlo estimate of ``E[[GC]_ij]`` over Theorem 3's random initialisation.
 
     Draws ``n_draws`` walled [CNN]s (:func:`sample_walled_cnns`; ``hidden=()`` is Theorem 3's
     L = 1, ``hidden=(d,)`` is L = 2 ...), runs GradCAM on all of them in batches of ``chunk``
     (:func:`gradcam_batch`), and returns ``(mean [h, w], half_width [h, w])``: the sample mean
     and the half-width of its normal-approximation confidence interval at ``level`` (0.95:
-    1.96 standard errors). Deterministic given ``seed``.
+    1.96 standard errors). Deterministic given ``seed``: the weights are drawn on the CPU, then
+    the networks run on ``device`` (None: "cuda" if available, else "cpu").
     """
     x = _image(image).float()
     h, w, hp, wp = _sizes(x, k, k_pool)
@@ -359,6 +361,8 @@ def monte_carlo_gradcam(image: torch.Tensor, V: int = 64, k: int = 5, k_pool: in
     if chunk is None:   # ~120 MB of float32 activations per batch
         per_draw = V * h * w * 3 + (hidden[0] if hidden else 1) * V * hp * wp
         chunk = max(1, min(n_draws, 30_000_000 // per_draw))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(h, w, dtype=torch.float64)
     total_sq = torch.zeros(h, w, dtype=torch.float64)
@@ -366,8 +370,8 @@ def monte_carlo_gradcam(image: torch.Tensor, V: int = 64, k: int = 5, k_pool: in
     while done < n_draws:
         n = min(chunk, n_draws - done)
         filters, weights = sample_walled_cnns(n, V, k, hp, wp, tau, wall, hidden, gen)
-        gc, _ = gradcam_batch(x, filters, weights, k_pool)
-        gc = gc.double()
+        gc, _ = gradcam_batch(x, filters.to(device), [W.to(device) for W in weights], k_pool)
+        gc = gc.double().cpu()
         total += gc.sum(0)
         total_sq += (gc * gc).sum(0)
         done += n
