@@ -165,10 +165,9 @@ def _model_for(state: dict, path) -> MaskedVGG:
     if side * side * last_conv.shape[0] != first.shape[1]:
         raise ValueError(f"{path}: the first dense layer reads {first.shape[1]} features, not "
                          f"{last_conv.shape[0]} channels x a square map.")
-    last_channels = last_conv.shape[0] if width == 1 else 256
+    # MaskedVGG scales conv5_3 and the dense width by `width` (rounding): undo it.
     return masked_vgg16(num_classes=last.shape[0], width=width, input_size=16 * side,
-                        hidden=first.shape[0] if width == 1 else 4096,
-                        last_channels=last_channels)
+                        hidden=first.shape[0] / width, last_channels=last_conv.shape[0] / width)
 
 
 # ----------------------------------------------------------------------------- recipes

@@ -88,6 +88,10 @@ def test_save_then_load_round_trip(tmp_path):
     again = vgg.load_paper_vgg(tmp_path / "m.pt")
     for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), k
+    tiny = masked_vgg16(num_classes=5, width=1 / 16, input_size=64, hidden=64)   # other shapes
+    vgg.save_paper_vgg(tiny, tmp_path / "tiny.pt")
+    again = vgg.load_paper_vgg(tmp_path / "tiny.pt")
+    assert again.classifier[1].feature_shape == (16, 4, 4) and again.classifier[1].out_features == 4
 
 
 def test_refuses_shapes_that_do_not_match(tmp_path):
