@@ -41,7 +41,7 @@ __all__ = ["VARIANTS", "Trained", "make_model", "default_wall", "train_walled_mn
 
 VARIANTS: dict[str, dict] = {
     "toy": dict(V=32, k=5, k_pool=2, hidden=(), bias=True),
-    "deep": dict(V=16, k=5, k_pool=2, hidden=(), bias=True, extra_convs=(32,)),
+    "deep": dict(V=8, k=5, k_pool=2, hidden=(), bias=True, extra_convs=(16,)),
 }
 """The architectures, as keyword arguments of :class:`~camwalls_lib.models.ToyCNN`."""
 

@@ -88,3 +88,24 @@ def test_vertical_wall_and_explicit_pairs_and_seed():
         stack_digits(digits, BOTTOM, pairs=[[0, 1]])
     with pytest.raises(ValueError, match="visible"):
         stack_digits(digits, BOTTOM, n=2, visible="middle")
+
+
+def test_exercise_checks(capsys):
+    from camwalls_lib.leak import LeakTable
+    from camwalls_lib.stacked import check_trusted_methods, check_zero_leak_rule
+
+    table = LeakTable({"gradcam": torch.tensor([0.2, 0.0]), "hirescam": torch.zeros(2),
+                       "layercam": torch.zeros(2)})
+    assert check_trusted_methods(table, ["HiResCAM", "layercam"]) is True
+    assert check_trusted_methods(table, ["hirescam"]) is False
+    assert check_trusted_methods(table, ["gradcam", "hirescam", "layercam"]) is False
+
+    torch.manual_seed(0)
+    model = ToyCNN(V=8, wall=Wall.bottom(4), tau=0.1)
+    s = stack_digits(fake_digits(), BOTTOM, n=16)
+    masked_gradcam = lambda cap: cap.dB.mean((2, 3))[:, :, None, None] * (cap.dB != 0)  # noqa: E731
+    assert check_zero_leak_rule(masked_gradcam, model, s.x, BOTTOM) is True
+    assert check_zero_leak_rule(lambda cap: cap.dB.mean((2, 3)), model, s.x, BOTTOM) is False
+    assert check_zero_leak_rule(lambda cap: 0 * cap.dB, model, s.x, BOTTOM) is False  # says nothing
+    out = capsys.readouterr().out
+    assert out.count("Correct") == 2 and out.count("Not yet") == 4
