@@ -8,6 +8,7 @@ as the paper's pipeline does (bilinear to the input size, min-max to [0, 1]) and
 from __future__ import annotations
 
 import csv
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 from . import cams
 from .metrics import mu
 
-__all__ = ["LeakTable", "leak_table", "PAPER_TABLE1"]
+__all__ = ["LeakTable", "leak_table", "fingerprint", "PAPER_TABLE1"]
 
 PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
     "gradcam": {"STACK-MIX": (22.7, 13.4), "STACK-GEN": (21.6, 11.6)},
@@ -35,10 +36,14 @@ composites). Not computed here: these are the authors' numbers."""
 
 @dataclass
 class LeakTable:
-    """``mu[method]``: ``[N]`` leak of each image's map; ``seconds[method]``: time spent."""
+    """``mu[method]``: ``[N]`` leak of each image's map; ``seconds[method]``: time spent;
+    ``maps[method]``: the ``[N, H, W]`` maps themselves when asked for (``keep_maps=True``);
+    ``fingerprint``: what was computed (model weights, images, methods, options)."""
 
     mu: dict[str, torch.Tensor]
     seconds: dict[str, float] = field(default_factory=dict)
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)
+    fingerprint: str = ""
 
     def rows(self) -> list[tuple[str, float, float]]:
         """``(label, mean x 100, sd x 100)`` per method, in computation order."""
@@ -64,6 +69,7 @@ class LeakTable:
         path.parent.mkdir(parents=True, exist_ok=True)
         methods = list(self.mu)
         with open(path, "w", newline="") as f:
+            f.write(f"# fingerprint: {self.fingerprint}\n")
             writer = csv.writer(f)
             writer.writerow(["image", *methods])
             for n in range(len(next(iter(self.mu.values())))):
@@ -73,15 +79,17 @@ class LeakTable:
     @classmethod
     def from_csv(cls, path) -> "LeakTable":
         with open(path, newline="") as f:
-            rows = list(csv.reader(f))
+            lines = f.read().splitlines()
+        fingerprint = lines[0].split(": ", 1)[1] if lines[0].startswith("# fingerprint") else ""
+        rows = list(csv.reader(line for line in lines if not line.startswith("#")))
         methods = rows[0][1:]
         values = torch.tensor([[float(v) for v in r[1:]] for r in rows[1:]])
-        return cls({m: values[:, j] for j, m in enumerate(methods)})
+        return cls({m: values[:, j] for j, m in enumerate(methods)}, fingerprint=fingerprint)
 
 
 def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, target=None,
                layer=None, batch_size: int = 64, cache=None, progress: bool = True,
-               **method_options) -> LeakTable:
+               keep_maps: bool = False, **method_options) -> LeakTable:
     """``mu`` of every method's map on every image of ``x [N, C, H, W]``.
 
     Parameters
@@ -94,17 +102,21 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
     layer : the explained layer for single-layer methods; Poly-CAM always uses its own
         ``model.poly_layers`` (or the default CAM layer).
     batch_size : images per call (and masked passes per batch for perturbation methods).
-    cache : a CSV path; if it exists with the same methods and N it is read instead of
-        recomputed, otherwise it is written.
+    cache : a CSV path; if it holds the result of the same computation (same model weights,
+        images, dead zone, methods, targets and options: see ``fingerprint``) it is read
+        instead of recomputed, otherwise it is (over)written.
+    keep_maps : also return the normalised maps (``table.maps``), e.g. to score their
+        faithfulness with :func:`camwalls_lib.metrics.insertion_deletion`.
     method_options : per-method options, e.g. ``opticam={"steps": 20}``.
     """
     methods = methods or [m for m in cams.METHODS if m != "cam"]
     names = [m.__name__ if callable(m) else cams._method_name(m) for m in methods]
-    if cache is not None and Path(cache).exists():
+    key = fingerprint(model, x, dead_zone, names, target, layer, method_options)
+    if cache is not None and Path(cache).exists() and not keep_maps:
         table = LeakTable.from_csv(cache)
-        if list(table.mu) == names and len(next(iter(table.mu.values()))) == len(x):
+        if table.fingerprint == key:
             return table
-    table = LeakTable({})
+    table = LeakTable({}, fingerprint=key)
     for method, name in tqdm(list(zip(methods, names)), disable=not progress, desc="methods"):
         options = dict(method_options.get(name, {}))
         if name in {"scorecam", "ablationcam", "pcam+", "pcam-", "pcam±"}:
@@ -114,11 +126,25 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
                               None if target is None else _slice(target, i, batch_size),
                               None if name.startswith("pcam") else layer, **options)
                 for i in range(0, len(x), batch_size)]
-        table.mu[name] = mu(torch.cat(maps), dead_zone)
+        maps = torch.cat(maps)
+        table.mu[name] = mu(maps, dead_zone)
         table.seconds[name] = time.perf_counter() - start
+        if keep_maps:
+            table.maps[name] = maps
     if cache is not None:
         table.to_csv(cache)
     return table
+
+
+def fingerprint(model, x, dead_zone, names, target, layer, options) -> str:
+    """A short hash of everything a leak table depends on."""
+    h = hashlib.sha1()
+    for t in (*model.state_dict().values(), x, dead_zone):
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    layer_name = layer if isinstance(layer, (str, type(None))) else type(layer).__name__
+    h.update(repr((names, None if target is None else torch.as_tensor(target).tolist(),
+                   layer_name, sorted(options.items()))).encode())
+    return h.hexdigest()[:16]
 
 
 def _slice(target, i, n):

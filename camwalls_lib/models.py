@@ -171,7 +171,7 @@ class MaskedVGG(WalledNet):
             if v == "M":
                 layers.append(nn.MaxPool2d(2, 2))
                 continue
-            c_out = v if i == len(config) - 1 and width == 1.0 else max(1, round(v * width))
+            c_out = max(1, round(v * width))
             layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=False)]
             c_in = c_out
         self.features = nn.Sequential(*layers)

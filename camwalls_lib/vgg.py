@@ -30,7 +30,7 @@ import torch.nn as nn
 from .models import MaskedVGG, masked_vgg16
 from .stackmix import IMAGENET_MEAN, IMAGENET_STD, imagenet_classes
 from .feedback import verdict
-from .walls import dead_rows, dead_zone, wall_is_exact
+from .walls import check_dead_rows, wall_is_exact
 
 __all__ = ["load_paper_vgg", "save_paper_vgg", "paper_to_library", "library_to_paper",
            "Recipe", "RECIPES", "build_model", "image_folder", "loaders", "train",
@@ -382,18 +382,13 @@ def train(recipe: str | Recipe, data, out, resume: bool = False, device=None,
 def check_vgg_dead_zone(wall_rows: int, answer) -> bool:
     """Exercise check: ``answer`` is the dead band ``(first, last)`` (0-based, inclusive) of the
     224 x 224 masked VGG16 whose lowest ``wall_rows`` of 14 feature rows are walled, or None
-    if no input row is entirely dead. (Computed exactly with :func:`walls.dead_zone`; the
-    answer does not depend on the widths, so a thin copy is used.)"""
-    truth = dead_rows(dead_zone(masked_vgg16(width=1 / 64, hidden=8, wall_rows=wall_rows),
-                                (3, 224, 224)))
-    given = None if answer is None else tuple(int(a) for a in answer)
-    praise = (f"rows {truth[0]}..{truth[1]} are dead: {truth[1] - truth[0] + 1} rows."
-              if truth else "no input row is dead: the visible feature rows' receptive fields "
-              "cover the whole image, so the wall hides nothing.")
-    return verdict(given == truth, praise,
-                   "each visible feature row i reads input rows up to 16*i + 15 + 90 (conv5_3's "
-                   "receptive field reaches 90 pixels below its block); the dead band starts "
-                   "right after the last visible row's reach. Answer None if nothing is dead.")
+    if no input row is entirely dead. (The dead zone does not depend on the widths, so a thin
+    copy of the network is checked with :func:`walls.check_dead_rows`.)"""
+    return check_dead_rows(
+        masked_vgg16(width=1 / 64, hidden=8, wall_rows=wall_rows), (3, 224, 224), answer,
+        hint="each visible feature row i reads input rows up to 16*i + 15 + 90 (conv5_3's "
+             "receptive field reaches 90 pixels below its block); the dead band starts right "
+             "after the last visible row's reach. Answer None if nothing is dead.")
 
 
 def check_uniform_mu(answer) -> bool:

@@ -207,13 +207,18 @@ def dead_rows(zone: torch.Tensor) -> tuple[int, int] | None:
     return int(rows.min()), int(rows.max())
 
 
-def check_dead_rows(model: nn.Module, input_shape: tuple[int, ...], answer) -> bool:
-    """Exercise check: is ``answer = (first, last)`` (0-based, inclusive) the dead band of
-    ``model`` on inputs of ``input_shape``?"""
+def check_dead_rows(model: nn.Module, input_shape: tuple[int, ...], answer,
+                    hint: str | None = None) -> bool:
+    """Exercise check: is ``answer = (first, last)`` (0-based, inclusive) the band of input rows
+    that are entirely dead for ``model`` on inputs of ``input_shape``? Answer None if no row
+    is entirely dead. ``hint`` replaces the generic hint for a wrong answer."""
     truth = dead_rows(dead_zone(model, input_shape))
-    ok = truth is not None and tuple(answer) == truth
-    return verdict(ok, f"rows {truth[0]}..{truth[1]} can influence no output."
-                   if truth else "",
-                   "follow one visible feature row back through each pooling and convolution: "
-                   "a k x k convolution widens what a row reads by k - 1 pixels, a k' x k' "
-                   "max-pool multiplies positions by k'. Rows are 0-based and inclusive.")
+    given = None if answer is None else tuple(int(a) for a in answer)
+    praise = (f"rows {truth[0]}..{truth[1]} are dead: {truth[1] - truth[0] + 1} rows that can "
+              "influence no output." if truth else
+              "no input row is entirely dead: the visible features' receptive fields cover "
+              "every row, so this wall hides nothing.")
+    return verdict(given == truth, praise, hint or (
+        "follow one visible feature row back through each pooling and convolution: a k x k "
+        "convolution widens what a row reads by k - 1 pixels, a k' x k' max-pool multiplies "
+        "positions by k'. Rows are 0-based and inclusive; answer None if no row is dead."))

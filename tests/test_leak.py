@@ -30,6 +30,21 @@ def test_cache_is_ignored_when_the_question_changes(tmp_path):
                        progress=False)
     assert list(LeakTable.from_csv(tmp_path / "t.csv").mu) == ["gradcam", "hirescam"]
     assert table.rows()[1] == ("HiResCAM", 0.0, 0.0)
+    other_images = leak_table(model, torch.rand(4, 1, 28, 28), zone, methods=["gradcam", "hirescam"],
+                              cache=tmp_path / "t.csv", progress=False)
+    assert not torch.equal(other_images.mu["gradcam"], table.mu["gradcam"])
+    other_model = ToyCNN(V=8, wall=Wall.bottom(4), tau=1.0)
+    assert not torch.equal(leak_table(other_model, x, zone, methods=["gradcam", "hirescam"],
+                                      cache=tmp_path / "t.csv", progress=False).mu["gradcam"],
+                           table.mu["gradcam"])
+
+
+def test_leak_table_can_keep_its_maps():
+    model = ToyCNN(V=8, wall=Wall.bottom(4), tau=1.0)
+    zone = dead_zone(model, (28, 28))
+    x = torch.rand(2, 1, 28, 28)
+    table = leak_table(model, x, zone, methods=["gradcam"], keep_maps=True, progress=False)
+    assert table.maps["gradcam"].shape == (2, 28, 28)
 
 
 def test_paper_table_is_quoted_for_the_seven_methods():

@@ -131,3 +131,6 @@ def test_check_dead_rows_accepts_the_truth_only(capsys):
     assert check_dead_rows(model, (1, 28, 28), (22, 27))
     assert not check_dead_rows(model, (1, 28, 28), (18, 27))
     assert "Not yet" in capsys.readouterr().out
+    assert not check_dead_rows(model, (1, 28, 28), None)
+    blind_spot_free = ToyCNN(V=4, extra_convs=(4,), wall=Wall.bottom(1))   # padding reaches row 27
+    assert check_dead_rows(blind_spot_free, (1, 28, 28), None)
