@@ -10,8 +10,8 @@ Two variants:
 
 - ``"toy"``: ``conv 5x5 (V=32) -> ReLU -> max-pool 2 -> one dense layer`` (the paper's L = 1),
   with biases;
-- ``"deep"``: the same followed by a second block ``conv 5x5 (32, padding 2) -> ReLU ->
-  max-pool 2``, whose 6 x 6 map gets the wall (lower third: 2 rows).
+- ``"deep"``: ``conv 5x5 (V=8) -> ReLU -> max-pool 2`` then a second block ``conv 5x5 (16,
+  padding 2) -> ReLU -> max-pool 2``, whose 6 x 6 map gets the wall (lower third: 2 rows).
 
 Offline, MNIST's training split is the 19,690-image fallback (see :mod:`camwalls_lib.data`);
 the result's ``source`` says which data trained the model -- print it with every number.
