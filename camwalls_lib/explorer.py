@@ -119,7 +119,8 @@ class WallExplorer:
             raise ValueError(f"mode must be 'init' or 'trained', got {mode!r}.")
         key = (mode, wall)
         if key not in self._models:
-            self._models[key] = self._init_model(wall) if mode == "init" else self._trained_model(wall)
+            build = self._init_model if mode == "init" else self._trained_model
+            self._models[key] = build(wall)
         return self._models[key]
 
     def _init_model(self, wall: Wall) -> ToyCNN:

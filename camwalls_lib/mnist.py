@@ -31,13 +31,13 @@ from pathlib import Path
 import torch
 
 from .data import load_mnist
-from .feedback import verdict
 from .models import ToyCNN
 from .train import History, TensorLoader, evaluate, fit, resolve_device
-from .walls import Wall, dead_rows, dead_zone
+from .walls import Wall, check_dead_rows
 
 __all__ = ["VARIANTS", "Trained", "make_model", "default_wall", "train_walled_mnist",
-           "load_split", "cache_dir", "randomize_dead_zone", "invariance_gap", "check_dead_zone_rows"]
+           "load_split", "cache_dir", "randomize_dead_zone", "invariance_gap",
+           "check_dead_zone_rows"]
 
 VARIANTS: dict[str, dict] = {
     "toy": dict(V=32, k=5, k_pool=2, hidden=(), bias=True),
@@ -211,13 +211,6 @@ def invariance_gap(model, x: torch.Tensor, zone: torch.Tensor, trials: int = 3) 
 
 def check_dead_zone_rows(model, answer, image_size: int = 28) -> bool:
     """Exercise check: ``answer`` = (first, last) fully dead input rows, 0-based inclusive,
-    of ``model``'s dead zone (or ``None`` if no row is entirely dead)."""
-    truth = dead_rows(dead_zone(model, (model.features[0].in_channels, image_size, image_size)))
-    given = None if answer is None else tuple(int(a) for a in answer)
-    return verdict(
-        given == truth,
-        f"rows {truth[0]}..{truth[1]} are dead: every visible feature's receptive field stops "
-        f"above row {truth[0]}." if truth else "no row is entirely dead.",
-        "trace one visible feature back: which input rows can the last *visible* row of the "
-        "map read? Each conv widens the window by k - 1 rows (k // 2 on each side with "
-        "padding), each max-pool multiplies positions by its size.")
+    of ``model``'s dead zone on ``image_size x image_size`` digits (None: no dead row).
+    :func:`camwalls_lib.walls.check_dead_rows` with the MNIST input shape."""
+    return check_dead_rows(model, (model.features[0].in_channels, image_size, image_size), answer)

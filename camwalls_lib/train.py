@@ -263,7 +263,8 @@ def _batch(batch, device, channels_last):
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, device=None, amp="auto",
-             channels_last: bool = False, max_batches: int | None = None) -> tuple[float, float | None]:
+             channels_last: bool = False,
+             max_batches: int | None = None) -> tuple[float, float | None]:
     """Top-1 and top-5 accuracy (fractions) of ``model`` on ``loader``; top-5 is None with
     fewer than 5 classes. The model is put in eval mode and restored afterwards."""
     device = resolve_device(device)
@@ -376,7 +377,8 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
         ckpt = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler,
                                map_location=device)
         history, start_epoch = ckpt["history"], ckpt["epoch"]
-        start_step, partial, epoch_rng = ckpt.get("step", 0), ckpt.get("partial"), ckpt.get("epoch_rng")
+        start_step, partial = ckpt.get("step", 0), ckpt.get("partial")
+        epoch_rng = ckpt.get("epoch_rng")
         if progress:
             where = f" (+{start_step} steps)" if start_step else ""
             print(f"Resuming from {checkpoint}: {start_epoch} epoch(s){where} done.")
