@@ -110,7 +110,7 @@ def test_poly_layers_go_from_fine_to_B(walled, x):
     sizes = []
     for layer in walled.poly_layers:
         sizes.append(cams.capture(walled, x[:1], layer=layer, with_grad=False).B.shape[-1])
-    assert sizes == [112, 56, 28] and walled.poly_layers[-1] is walled.cam_layer
+    assert sizes == [112, 28] and walled.poly_layers[-1] is walled.cam_layer
 
 
 @pytest.mark.parametrize("rows", [0, 28, 2.5])
@@ -119,10 +119,18 @@ def test_wall_rows_must_fit_B(rows):
         efficientnet.walled_efficientnet_lite0(rows)
 
 
-def test_check_first_dead_row(capsys):
-    assert efficientnet.check_first_dead_row(12, 161) is True
-    assert efficientnet.check_first_dead_row(12, 169) is False
+def test_the_exercise_check_accepts_the_12_row_wall_band_only(capsys):
+    from camwalls_lib.walls import Wall, check_dead_rows
+    net = efficientnet.WalledEfficientNet(efficientnet.load_efficientnet_lite0(), Wall.bottom(12))
+    assert check_dead_rows(net, (3, 224, 224), (161, 223)) is True
+    assert check_dead_rows(net, (3, 224, 224), (169, 223)) is False
     assert "Not yet" in capsys.readouterr().out
+
+
+def test_a_wall_on_the_last_map_leaves_no_dead_zone():
+    for rows in (1, 6):
+        assert not dead_zone(efficientnet.HeadWalledBackbone(rows), (3, 224, 224)).any()
+    assert efficientnet.receptive_field(efficientnet.HeadWalledBackbone(1).features) == 851
 
 
 def test_imagenet_class_names_are_offline_and_in_order():
