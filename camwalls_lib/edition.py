@@ -23,8 +23,10 @@ except the tag):
 Library use::
 
     import nbformat
-    from camwalls_lib.edition import strip_solutions
-    student = strip_solutions(nbformat.read("book/04_proposition2.ipynb", as_version=4))
+    from camwalls_lib.edition import solution_code, strip_solutions
+    nb = nbformat.read("book/04_proposition2.ipynb", as_version=4)
+    student = strip_solutions(nb)
+    answers = solution_code(nb)      # the Python inside the solutions, to run after the chapter
 
 Command line (writes one stripped copy of every ``.ipynb`` under SRC_DIR into OUT_DIR and
 prints what it removed)::
@@ -38,12 +40,13 @@ import argparse
 import copy
 import re
 import sys
-from dataclasses import dataclass
+import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-__all__ = ["strip_solutions", "strip_notebook_file", "make_student_edition", "Removal",
+__all__ = ["strip_solutions", "solution_code", "strip_notebook_file", "make_student_edition", "Removal",
            "count_directives", "SOLUTION_TAG"]
 
 SOLUTION_TAG = "solution"
@@ -65,6 +68,7 @@ class Removal:
     label: str = ""      # the solution's argument (usually the exercise label), if any
     lines: int = 0       # how many source lines went
     cells: int = 0       # whole cells removed with it (gated form: the cells between start/end)
+    code: list[str] = field(default_factory=list)   # the Python it held (see solution_code)
 
     def __str__(self) -> str:
         what = f"{self.kind} {self.label}".strip()
@@ -135,6 +139,7 @@ def _strip_lines(lines: list[str], cell: int, gate: _Gate, removed: list[Removal
         end = _close_index(lines, i + 1, f) if f is not None else i
         if gate.open:                              # inside solution-start ... solution-end
             gate.record.lines += end - i + 1
+            gate.record.code += _code_blocks(lines[i:end + 1])
             if f is not None and f.directive == "solution-end":
                 gate.record = None
             i = end + 1
@@ -142,7 +147,8 @@ def _strip_lines(lines: list[str], cell: int, gate: _Gate, removed: list[Removal
         if f is None:
             out.append(lines[i])
         elif f.directive == "solution":
-            removed.append(Removal("solution", cell, f.arg, end - i + 1))
+            removed.append(Removal("solution", cell, f.arg, end - i + 1,
+                                   code=_code_blocks(lines[i + 1:end])))
         elif f.directive == "solution-start":
             gate.record = Removal("solution-start/end", cell, f.arg, end - i + 1)
             removed.append(gate.record)
@@ -187,7 +193,9 @@ def strip_solutions(nb, removed: list[Removal] | None = None):
     for index, cell in enumerate(nb.cells):
         src = cell.source if isinstance(cell.source, str) else "".join(cell.source)
         if SOLUTION_TAG in _tags(cell):
-            removed.append(Removal("tagged cell", index, cell.cell_type, len(src.splitlines())))
+            removed.append(Removal("tagged cell", index, cell.cell_type, len(src.splitlines()),
+                                   code=[src] if cell.cell_type == "code" else _code_blocks(
+                                       src.split("\n"))))
             continue
         if cell.cell_type == "markdown":
             was_open = gate.open
@@ -203,6 +211,8 @@ def strip_solutions(nb, removed: list[Removal] | None = None):
         elif gate.open:                           # a code/raw cell inside the gate
             gate.record.lines += len(src.splitlines())
             gate.record.cells += 1
+            if cell.cell_type == "code":
+                gate.record.code.append(src)
         else:
             cells.append(cell)
     if gate.open:
@@ -210,6 +220,47 @@ def strip_solutions(nb, removed: list[Removal] | None = None):
                          f"(opened in cell {gate.record.cell})")
     nb.cells = cells
     return nb
+
+
+_PYTHON_INFO = {"", "python", "python3", "py", "ipython", "ipython3"}
+
+
+def _code_blocks(lines: list[str]) -> list[str]:
+    """The Python in Markdown ``lines``: fenced blocks (```` ```python ````, a bare fence,
+    ``{code-cell}``), also inside directives, and indented blocks (4 spaces after a blank
+    line)."""
+    blocks: list[str] = []
+    i = 0
+    while i < len(lines):
+        f = _opening(lines[i])
+        if f is not None:
+            end = _close_index(lines, i + 1, f)
+            body = lines[i + 1:end] if _closes(lines[end], f) else lines[i + 1:end + 1]
+            if f.directive == "code-cell" or (f.directive is None and f.char != ":"
+                                               and f.arg.lower() in _PYTHON_INFO):
+                blocks.append("\n".join(body))
+            elif not _is_code_fence(f):
+                blocks += _code_blocks(body)
+            i = end + 1
+        elif lines[i].startswith("    ") and (i == 0 or not lines[i - 1].strip()):
+            j = i
+            while j < len(lines) and (lines[j].startswith("    ") or not lines[j].strip()):
+                j += 1
+            blocks.append(textwrap.dedent("\n".join(lines[i:j])))
+            i = j
+        else:
+            i += 1
+    return [b.strip("\n") for b in blocks if b.strip()]
+
+
+def solution_code(nb) -> list[str]:
+    """The Python of every solution of ``nb``, in order: fenced or indented blocks inside
+    ``{solution}`` directives and gated blocks, and code cells tagged ``solution`` or inside
+    a gate. Run after the chapter's own cells, each should execute without error (the book's
+    tests do exactly that)."""
+    removed: list[Removal] = []
+    strip_solutions(nb, removed)
+    return [block for r in removed for block in r.code]
 
 
 def _directive_names(lines: list[str]):

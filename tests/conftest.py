@@ -4,6 +4,8 @@ Markers (select with -m):
   slow  -- tests that train or sweep for a while (minutes); skip with  pytest -m "not slow"
   book  -- tests that build the whole Jupyter Book and inspect it in headless Chromium;
            skip with  pytest -m "not book", run alone with  pytest -m book
+  solutions -- tests that run every chapter again with its solutions' code appended (also
+           slow); skip with  pytest -m "not solutions"
 """
 
 from pathlib import Path
@@ -17,6 +19,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running test (training, sweeps); deselect with -m 'not slow'")
     config.addinivalue_line("markers", "book: builds the Jupyter Book and checks the HTML in headless Chromium; "
                                        "deselect with -m 'not book'")
+    config.addinivalue_line("markers", "solutions: runs each chapter with its solutions' code "
+                                       "appended; deselect with -m 'not solutions'")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from camwalls_lib.edition import (
     SOLUTION_TAG,
     count_directives,
     make_student_edition,
+    solution_code,
     strip_solutions,
 )
 
@@ -76,6 +77,16 @@ def test_strip_solutions_removes_every_form_and_keeps_everything_else(small_nb):
     assert removed[2].cells == 2          # the code cell and the markdown cell wholly inside the gate
     assert not any(SOLUTION_TAG in c.metadata.get("tags", []) for c in out.cells)
     nbformat.validate(out)
+
+
+def test_solution_code_collects_the_python_of_every_solution_form(small_nb):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [*small_nb.cells,
+                _md("```{solution} ex-four\nIndented, as in the chapters:\n\n    a = 1\n"
+                    "    b = a + 1\n\nand a shell line that is not Python:\n```text\n"
+                    "pip install x\n```\n```")]
+    assert solution_code(nb) == ["mu = 0", "secret_three = 3", "secret_four = 4",
+                                 "a = 1\nb = a + 1"]
 
 
 def test_strip_solutions_does_not_modify_its_input(small_nb):
