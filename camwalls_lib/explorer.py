@@ -231,9 +231,11 @@ class WallExplorer:
 
     def widget(self, mode: str = "init", start: int = 8, height: int = 4):
         """Sliders for the wall (position, height, side), a digit picker, a method picker, a
-        mode switch, and the figure with each method's mu. Needs ipywidgets."""
+        mode switch, and the figure with each method's mu. Needs ipywidgets.
+
+        Returns the ``VBox``; a notebook shows it when it is the value of the cell (it is not
+        displayed here as well, which would draw it twice)."""
         import ipywidgets as w
-        from IPython.display import display
 
         controls = dict(
             start=w.IntSlider(value=start, min=0, max=self.size - 1, description="wall at"),
@@ -267,7 +269,6 @@ class WallExplorer:
                       w.HBox([controls["digit"], controls["mode"], controls["stacked"]]),
                       controls["methods"], status, out])
         redraw()
-        display(box)
         return box
 
     # ------------------------------------------------------------------ static frames

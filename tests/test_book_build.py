@@ -266,6 +266,20 @@ def test_no_error_output_in_chapter(built_book, entry):
 
 @pytest.mark.book
 @pytest.mark.parametrize("entry", CHAPTERS)
+def test_no_widget_is_shown_twice(built_book, entry):
+    """A helper that both displays and returns a widget draws it twice in the page."""
+    executed = built_book.executed / (entry + ".ipynb")
+    if not executed.exists():
+        return
+    for cell in nbformat.read(executed, as_version=4).cells:
+        views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+                 for o in cell.get("outputs", [])
+                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        assert len(views) == len(set(views)), f"{entry}: a widget is shown twice by\n{cell.source}"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
 def test_colab_launch_button(built_book, entry):
     cfg = _config()
     url = cfg["repository"]["url"].rstrip("/")
