@@ -266,6 +266,16 @@ def test_no_error_output_in_chapter(built_book, entry):
 
 @pytest.mark.book
 @pytest.mark.parametrize("entry", CHAPTERS)
+def test_markdown_tables_in_outputs_are_rendered(built_book, entry):
+    """A table a cell displays as Markdown must become an HTML table, not a paragraph of pipes."""
+    paragraphs = _soup(_page(built_book, entry)).select("div.cell_output p")
+    raw = [p.get_text() for p in paragraphs if p.get_text().lstrip().startswith("|")
+           and p.get_text().count("|") >= 4]
+    assert not raw, f"{entry}: a Markdown table was not rendered:\n{raw[0][:300]}"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
 def test_no_widget_is_shown_twice(built_book, entry):
     """A helper that both displays and returns a widget draws it twice in the page."""
     executed = built_book.executed / (entry + ".ipynb")
