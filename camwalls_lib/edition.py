@@ -111,6 +111,12 @@ def _close_index(lines: list[str], start: int, fence: _Fence) -> int:
     return len(lines) - 1
 
 
+def _fence_body(lines: list[str], start: int, end: int, fence: _Fence) -> list[str]:
+    """The lines inside ``fence``, opened on line ``start`` and ending on line ``end`` (its
+    closing line, or the cell's last line when it is never closed)."""
+    return lines[start + 1:end] if _closes(lines[end], fence) else lines[start + 1:end + 1]
+
+
 def _is_code_fence(f: _Fence) -> bool:
     """A fence whose content is literal (```python ...), not MyST to look inside."""
     return f.directive is None or f.directive in {"code-cell", "code-block", "code", "sourcecode"}
@@ -139,7 +145,8 @@ def _strip_lines(lines: list[str], cell: int, gate: _Gate, removed: list[Removal
         end = _close_index(lines, i + 1, f) if f is not None else i
         if gate.open:                              # inside solution-start ... solution-end
             gate.record.lines += end - i + 1
-            gate.record.code += _code_blocks(lines[i:end + 1])
+            if f is not None:                      # fenced code; lines are seen one by one
+                gate.record.code += _code_blocks(lines[i:end + 1])
             if f is not None and f.directive == "solution-end":
                 gate.record = None
             i = end + 1
@@ -148,18 +155,16 @@ def _strip_lines(lines: list[str], cell: int, gate: _Gate, removed: list[Removal
             out.append(lines[i])
         elif f.directive == "solution":
             removed.append(Removal("solution", cell, f.arg, end - i + 1,
-                                   code=_code_blocks(lines[i + 1:end])))
+                                   code=_code_blocks(_fence_body(lines, i, end, f))))
         elif f.directive == "solution-start":
             gate.record = Removal("solution-start/end", cell, f.arg, end - i + 1)
             removed.append(gate.record)
         elif _is_code_fence(f):
             out.extend(lines[i:end + 1])           # literal content: never look inside
         else:                                      # another directive: keep it, look inside
-            closed = _closes(lines[end], f)
-            inner = lines[i + 1:end] if closed else lines[i + 1:end + 1]
             out.append(lines[i])
-            out.extend(_strip_lines(inner, cell, gate, removed))
-            if closed:
+            out.extend(_strip_lines(_fence_body(lines, i, end, f), cell, gate, removed))
+            if _closes(lines[end], f):
                 out.append(lines[end])
         i = end + 1
     return out
@@ -235,7 +240,7 @@ def _code_blocks(lines: list[str]) -> list[str]:
         f = _opening(lines[i])
         if f is not None:
             end = _close_index(lines, i + 1, f)
-            body = lines[i + 1:end] if _closes(lines[end], f) else lines[i + 1:end + 1]
+            body = _fence_body(lines, i, end, f)
             if f.directive == "code-cell" or (f.directive is None and f.char != ":"
                                                and f.arg.lower() in _PYTHON_INFO):
                 blocks.append("\n".join(body))
@@ -255,8 +260,8 @@ def _code_blocks(lines: list[str]) -> list[str]:
 
 def solution_code(nb) -> list[str]:
     """The Python of every solution of ``nb``, in order: fenced or indented blocks inside
-    ``{solution}`` directives and gated blocks, and code cells tagged ``solution`` or inside
-    a gate. Run after the chapter's own cells, each should execute without error (the book's
+    ``{solution}`` directives and tagged Markdown cells, fenced blocks and code cells inside
+    a gated block, and code cells tagged ``solution``. Run after the chapter's own cells, each should execute without error (the book's
     tests do exactly that)."""
     removed: list[Removal] = []
     strip_solutions(nb, removed)
@@ -274,7 +279,7 @@ def _directive_names(lines: list[str]):
         end = _close_index(lines, i + 1, f)
         if not _is_code_fence(f):
             yield f.directive
-            yield from _directive_names(lines[i + 1:end + (0 if _closes(lines[end], f) else 1)])
+            yield from _directive_names(_fence_body(lines, i, end, f))
         i = end + 1
 
 
