@@ -98,8 +98,8 @@ class HeadWalledBackbone(nn.Module):
     def __init__(self, wall_rows: int, image_size: int = 224):
         super().__init__()
         net = _efficientnet_package()[0].from_name("efficientnet-lite0", image_size=image_size)
-        self.features = nn.Sequential(Normalize(), net._conv_stem, net._bn0, nn.ReLU6(),
-                                      *net._blocks, net._conv_head, net._bn1, nn.ReLU6())
+        self.features = nn.Sequential(*_stem(net), *net._blocks, net._conv_head, net._bn1,
+                                      nn.ReLU6())
         self.wall = Wall.bottom(wall_rows)
 
 
@@ -114,6 +114,11 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - MEAN) / STD
+
+
+def _stem(net: nn.Module) -> list[nn.Module]:
+    """Normalisation, stem conv, BN, ReLU6: ``x`` in [0, 1] -> ``[N, 32, H/2, W/2]``."""
+    return [Normalize(), net._conv_stem, net._bn0, nn.ReLU6()]
 
 
 class FeatureWall(nn.Module):
@@ -173,8 +178,7 @@ class WalledEfficientNet(WalledNet):
         blocks = list(net._blocks)
         split = blocks[WALL_BLOCK]
         self.features = nn.Sequential(
-            Normalize(), net._conv_stem, net._bn0, nn.ReLU6(), *blocks[:WALL_BLOCK],
-            split._expand_conv, split._bn0, nn.ReLU6())
+            *_stem(net), *blocks[:WALL_BLOCK], split._expand_conv, split._bn0, nn.ReLU6())
         self.wall = wall
         self.classifier = nn.Sequential(
             FeatureWall(wall), _AfterExpansion(split), *blocks[WALL_BLOCK + 1:],
