@@ -23,12 +23,14 @@ __all__ = ["Digits", "load_mnist", "mnist_dirs"]
 _FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
           "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 FALLBACK = "mnist_train_first19690.npz"
+_SPLIT_NAME = {"train": "training set", "test": "test set"}
 
 
 @dataclass
 class Digits:
     """Images ``x`` (uint8 ``[N, 28, 28]``), labels ``y`` (int64 ``[N]``) and where they came
-    from (``source``: a sentence to print under results). ``full`` is False for the offline
+    from (``source``: a sentence to print under results, naming the data and never a path on
+    the machine that read it). ``full`` is False for the offline
     fallback subset."""
 
     x: torch.Tensor
@@ -71,7 +73,7 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
     for d in dirs:
         if (d / images).exists() and (d / labels).exists():
             return Digits(_read_idx(d / images), _read_idx(d / labels).long(),
-                          f"MNIST {split}, {_count(d / labels)} images from {d}")
+                          f"MNIST {_SPLIT_NAME[split]}, {_count(d / labels)} images, offline copy")
     if download:
         digits = _download(split)
         if digits is not None:
@@ -82,7 +84,7 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
                 with np.load(d / FALLBACK) as f:
                     x, y = torch.from_numpy(f["x"]), torch.from_numpy(f["y"]).long()
                 return Digits(x, y, f"offline fallback: the first {len(y):,} official MNIST "
-                                    f"training images (of 60,000), from {d}", full=False)
+                                    f"training images (of 60,000), offline copy", full=False)
     raise FileNotFoundError(
         f"MNIST {split} not found. Provide it in one of three ways: (1) pass root= a folder "
         f"holding {images} and {labels}; (2) set the environment variable CAMWALLS_DATA to "
