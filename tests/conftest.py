@@ -6,6 +6,8 @@ Markers (select with -m):
            skip with  pytest -m "not book", run alone with  pytest -m book
   solutions -- tests that run every chapter again with its solutions' code appended (also
            slow); skip with  pytest -m "not solutions"
+  colab -- the Colab simulation: a fresh venv with Colab's preinstalled packages, a chapter's
+           first cell installing the library from this repository (also slow)
 """
 
 from pathlib import Path
@@ -21,6 +23,8 @@ def pytest_configure(config):
                                        "deselect with -m 'not book'")
     config.addinivalue_line("markers", "solutions: runs each chapter with its solutions' code "
                                        "appended; deselect with -m 'not solutions'")
+    config.addinivalue_line("markers", "colab: a fresh venv with only Colab's preinstalled packages "
+                                       "runs chapters after their first cell installs the library")
 
 
 @pytest.fixture(scope="session")
