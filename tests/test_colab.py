@@ -65,13 +65,14 @@ def test_first_cell_installs_what_chapters_1_and_7_need(tmp_path):
     _run([sys.executable, "-m", "venv", str(venv)])
     python = venv / "bin" / "python"
     _run([str(python), "-m", "pip", "install", "-q", *COLAB_PREINSTALLED], timeout=1800)
-    probe = subprocess.run([str(python), "-c", "import camwalls_lib"], capture_output=True)
-    assert probe.returncode != 0, "camwalls_lib importable before the first cell ran"
 
     content = tmp_path / "content"                   # Colab's working folder: no repository
     content.mkdir()
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "MPLBACKEND", "VIRTUAL_ENV", "CAMWALLS_CACHE")}
+    probe = subprocess.run([str(python), "-c", "import camwalls_lib"], cwd=content, env=env,
+                           capture_output=True)
+    assert probe.returncode != 0, "camwalls_lib importable before the first cell ran"
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["CAMWALLS_CACHE"] = str(tmp_path / "cache")  # nothing trained before
     shared_data = REPO.parent / "shared" / "data"
