@@ -100,6 +100,9 @@ def test_first_code_cell_installs_the_library_when_missing(entry):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, f"{entry}: no code cell"
     first = code[0].source
+    template = (BOOK_DIR / "_templates" / "first_cell.py").read_text().rstrip("\n")
+    assert first.rstrip("\n") == template, (
+        f"{entry}: the first code cell must be exactly book/_templates/first_cell.py")
     assert "camwalls_lib" in first, f"{entry}: the first code cell must check camwalls_lib is importable"
     assert re.search(r"%pip install .*git\+" + re.escape(url), first), (
         f"{entry}: the first code cell must `%pip install \"camwalls @ git+{url}\"` "

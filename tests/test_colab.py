@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -53,7 +54,14 @@ def _run(cmd, **kw):
 
 @pytest.mark.slow
 @pytest.mark.colab
-def test_first_cell_installs_what_chapters_1_and_7_need(tmp_path):
+def test_first_cell_installs_what_chapters_1_and_7_need():
+    # its own folder, not pytest's tmp_path: another pytest run on the machine prunes old
+    # tmp_path folders, which would delete this venv under the running chapters
+    with tempfile.TemporaryDirectory(prefix="camwalls-colab-") as tmp:
+        _simulate_colab(Path(tmp))
+
+
+def _simulate_colab(tmp_path: Path):
     sys.path.insert(0, str(REPO / "tools"))
     from set_repository_url import current_url
 

@@ -4,3 +4,6 @@ import importlib.util
 if importlib.util.find_spec("camwalls_lib") is None:
     %pip install -q "camwalls[book] @ git+https://github.com/camwalls/camwalls"
     importlib.invalidate_caches()
+    if importlib.util.find_spec("camwalls_lib") is None:
+        raise ImportError("Installing camwalls failed (pip's message is above): check the "
+                          "network connection, then run this cell again.")
