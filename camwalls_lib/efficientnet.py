@@ -41,6 +41,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from . import validate
 from .models import WalledNet
 from .walls import Wall
 
@@ -110,10 +111,13 @@ def imagenet_classes() -> list[str]:
 
 
 class Normalize(nn.Module):
-    """``x [N, 3, H, W]`` in [0, 1] -> ``(x - 127/255) / (128/255)``, i.e. ``(255 x - 127) / 128``."""
+    """``x [N, 3, H, W]`` in [0, 1] -> ``(x - 127/255) / (128/255)``, i.e. ``(255 x - 127) / 128``.
+
+    Images outside [0, 1] (0-255 pixels, already normalised ones) or with NaN/inf are refused:
+    the network would silently see another picture."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - MEAN) / STD
+        return (validate.images(x, unit_range=True) - MEAN) / STD
 
 
 def _stem(net: nn.Module) -> list[nn.Module]:

@@ -22,6 +22,10 @@ __all__ = ["stack_pair", "shift_down", "offline_photos", "photo_views", "square_
            "mixed_composites", "same_photo_composites", "PHOTO_LABELS", "PHOTO_SOURCES"]
 
 
+_CHANNELS = (1, 3, 4)
+"""Channel counts of an image: grayscale, RGB, RGBA."""
+
+
 def stack_pair(upper: torch.Tensor, lower: torch.Tensor, split: int) -> torch.Tensor:
     """Eq. (6): rows ``< split`` from ``upper``, rows ``>= split`` from ``lower``.
 
@@ -46,6 +50,10 @@ def stack_pair(upper: torch.Tensor, lower: torch.Tensor, split: int) -> torch.Te
     if upper.dim() < 3:
         raise ValueError(f"stack_pair needs images [C, H, W], got shape {tuple(upper.shape)} "
                          "(a grayscale [H, W] image? use img[None]).")
+    if upper.shape[-3] not in _CHANNELS and upper.shape[-1] in _CHANNELS:
+        raise ValueError(f"stack_pair got images shaped {tuple(upper.shape)}, which look like "
+                         "[H, W, C] (channels last): it would split columns, not rows. Use "
+                         "img.permute(2, 0, 1) (or x.permute(0, 3, 1, 2) for a batch).")
     H = upper.shape[-2]
     if isinstance(split, bool) or not isinstance(split, int) or not 0 < split < H:
         raise ValueError(f"split must be an int row index with 0 < split < H = {H}, got {split!r}; "

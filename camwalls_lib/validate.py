@@ -12,11 +12,12 @@ argument, what is wrong with it and how to fix it -- never a silent wrong answer
 - :func:`explicit_dir`, :func:`cache_folder` -- data and cache locations;
 - :func:`atomic_save`, :func:`atomic_write_text`, :func:`load_tensors` -- files written by
   temp file + ``os.replace`` and read back with ``torch.load(weights_only=True)``, every
-  failure naming the file.
+  failure naming the file; :func:`checksum` of the weights, stored beside them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import os
 import pickle
@@ -28,7 +29,7 @@ import torch.nn as nn
 
 __all__ = ["tensor", "finite", "images", "model_dtype", "positive_int", "positive_number",
            "target", "explicit_dir", "cache_folder", "atomic_save", "atomic_write_text",
-           "load_tensors", "CorruptFile"]
+           "load_tensors", "checksum", "CorruptFile"]
 
 
 class CorruptFile(ValueError):
@@ -84,7 +85,7 @@ def images(x, name: str = "x", unit_range: bool = False) -> torch.Tensor:
     finite(x, name)
     if unit_range:
         lo, hi = float(x.amin()), float(x.amax())
-        if lo < 0 or hi > 1:
+        if lo < -1e-3 or hi > 1 + 1e-3:        # slack for rounding, e.g. a blurred image
             scale = " (it looks like 0-255 pixels: divide by 255)" if hi > 1.5 else ""
             raise ValueError(f"{name} must hold pixel values in [0, 1], got [{lo:.3g}, {hi:.3g}]"
                              f"{scale}; the network normalises them itself.")
@@ -219,3 +220,16 @@ def load_tensors(path, what: str, fix: str, map_location="cpu"):
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, ValueError) as e:
         raise CorruptFile(f"The {what} {path} is truncated or not a torch file "
                           f"({type(e).__name__}): {fix}.") from e
+
+
+def checksum(state: dict) -> str:
+    """A SHA-256 over the names and bytes of a state_dict's tensors, stored beside the weights
+    so that a reader can tell a damaged file from a sound one."""
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key]
+        h.update(key.encode())
+        if torch.is_tensor(t):
+            h.update(str(t.dtype).encode())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
