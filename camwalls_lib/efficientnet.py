@@ -211,7 +211,7 @@ def walled_efficientnet_lite0(wall_rows: int | None = 11, image_size: int = 224)
     zone rows 169-223 (24.6 %); ``wall_rows=None`` returns the unwalled network.
     """
     side = image_size // 8
-    if wall_rows is not None and not (isinstance(wall_rows, int) and 0 < wall_rows < side):
+    if wall_rows is not None and not (validate.positive_int(wall_rows, "wall_rows") < side):
         raise ValueError(f"wall_rows must be an int in 1..{side - 1} (B has {side} rows at "
                          f"{image_size} px) or None for no wall, got {wall_rows!r}.")
     net = load_efficientnet_lite0(image_size)
