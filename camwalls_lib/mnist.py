@@ -19,10 +19,12 @@ the result's ``source`` says which data trained the model -- print it with every
 Reproducibility: a run is determined by ``seed`` (initialisation, data order, augmentation)
 *and* by the PyTorch version, the device type and, on the CPU, the number of intra-op threads
 (``torch.get_num_threads()``: the order in which a convolution's gradient sums its terms
-depends on it). Two runs that agree on all four give bit-identical weights, in one process or
-in two; change any one and the weights differ in the last bits (the accuracy by a few tenths
-of a percent). All four are part of the cache key, so a cached model is only reused where it
-would have been trained to the same bits. The cache file is written atomically and holds a
+depends on it). Two CPU runs that agree on all four give bit-identical weights, in one
+process or in two. One thread against two gives weights that differ in their last bits (a
+4,000-image epoch: at most 4e-7 apart, same test accuracy); differences can grow over a long
+run. The GPU and other PyTorch versions were not compared here and are assumed to differ too.
+All four are part of the cache key, so a cached model is only reused where it would have been
+trained to the same bits. The cache file is written atomically and holds a
 SHA-256 of its weights; a damaged or truncated one is retrained with a one-line notice.
 """
 
