@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import validate
+
 __all__ = ["stack_pair", "shift_down", "offline_photos", "photo_views", "square_crop",
            "mixed_composites", "same_photo_composites", "PHOTO_LABELS", "PHOTO_SOURCES"]
 
@@ -146,6 +148,7 @@ def square_crop(image, size: int, scale: float = 1.0, dx: float = 0.0, dy: float
     ``dx, dy`` (fractions of the free room on each side, in [-1, 1]: -1 = left/top edge).
     Resizing is bilinear with antialiasing; values in [0, 1]. ``flip`` mirrors left-right.
     """
+    validate.positive_int(size, "size")
     if not 0 < scale <= 1 or not (-1 <= dx <= 1 and -1 <= dy <= 1):
         raise ValueError(f"need 0 < scale <= 1 and dx, dy in [-1, 1]; got {scale}, {dx}, {dy}.")
     img = image if torch.is_tensor(image) else torch.from_numpy(np.array(image, copy=True))

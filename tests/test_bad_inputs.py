@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from camwalls_lib import cams, data, edition, metrics, mnist, photos, train, validate
+from camwalls_lib import (cams, data, edition, efficientnet, metrics, mnist, photos, theorem3,
+                          train, validate)
 from camwalls_lib.efficientnet import Normalize
 from camwalls_lib.leak import LeakTable, leak_table
 from camwalls_lib.models import ToyCNN, masked_vgg16
@@ -284,6 +285,25 @@ CASES = [
      ValueError, r"\[0, 1\].*divide by 255"),
     ("imagenet-negative", lambda t, m: Normalize()(torch.randn(1, 3, 32, 32)),
      ValueError, r"must hold pixel values in \[0, 1\]"),
+    ("imagenet-wall-rows-bool", lambda t, m: efficientnet.walled_efficientnet_lite0(True),
+     ValueError, r"wall_rows must be an int in 1\.\.27"),
+    ("imagenet-top-k-zero", lambda t, m: efficientnet.top_k(OPEN, X, k=0),
+     ValueError, r"k must be an int >= 1, got 0"),
+    ("square-crop-size-zero", lambda t, m: photos.square_crop(np.zeros((8, 8, 3), np.uint8), 0),
+     ValueError, r"size must be an int >= 1"),
+    # ---- Theorem 3
+    ("theorem3-nan-image", lambda t, m: theorem3.theorem3_bound(torch.full((12, 12), float("nan")), 64, 5, 2, 1.0),
+     ValueError, r"image holds NaN values"),
+    ("theorem3-zero-filters", lambda t, m: theorem3.expected_gradcam(torch.rand(12, 12), 0, 5, 2, 1.0),
+     ValueError, r"V must be an int >= 1, got 0"),
+    ("theorem3-negative-tau", lambda t, m: theorem3.theorem3_bound(torch.rand(12, 12), 64, 5, 2, -1.0),
+     ValueError, r"tau must be a finite number > 0"),
+    ("theorem3-one-draw", lambda t, m: theorem3.monte_carlo_gradcam(torch.rand(12, 12), n_draws=1),
+     ValueError, r"n_draws .*>= 2, got 1"),
+    ("theorem3-float-kernel", lambda t, m: theorem3.theorem3_bound(torch.rand(12, 12), 64, 5.0, 2, 1.0),
+     TypeError, r"k must be an int"),
+    ("theorem3-level", lambda t, m: theorem3.monte_carlo_gradcam(torch.rand(12, 12), n_draws=4, level=95),
+     ValueError, r"level must be a probability in \(0, 1\)"),
     # ---- the student edition tool
     ("edition-file", lambda t, m: edition.make_student_edition(write(t, b"{}", "a.ipynb"), t / "out"),
      NotADirectoryError, r"a\.ipynb is a file, not a folder"),
