@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import validate
 from .feedback import verdict
 
 __all__ = ["METHODS", "LABELS", "GLOBAL", "Capture", "capture", "compute", "saliency",
@@ -66,7 +67,7 @@ def capture(model: nn.Module, x: torch.Tensor, target=None, layer=None,
     ``target``: None (each image's predicted class), an int, or N ints. ``layer``: None
     (``model.cam_layer``, else the last ``Conv2d``), a module of ``model``, or its dotted name.
     """
-    x = _check_images(x)
+    x = validate.images(x)
     layer = resolve_layer(model, layer)
     store = {}
 
@@ -81,9 +82,11 @@ def capture(model: nn.Module, x: torch.Tensor, target=None, layer=None,
         x_in = x.detach().clone().requires_grad_(with_grad)
         logits = _forward(model, x_in)
         target = _check_target(target, logits)
+        validate.finite(logits.detach(), "the model's logits", "image")
         y = logits.gather(1, target[:, None]).squeeze(1)
         if with_grad:
             y.sum().backward()
+    validate.finite(store["B"], f"the activations B of {type(layer).__name__}", "image")
     return Capture(x=x, B=store["B"], dB=store.get("dB"), target=target, y=y.detach(),
                    model=model, layer=layer)
 
@@ -310,6 +313,7 @@ def compute(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
     -------
     ``[N, h, w]`` non-negative maps (Poly-CAM: at the resolution of its finest layer).
     """
+    _check_options(options)
     if callable(method):
         rule = Method(getattr(method, "__name__", "custom"), method)
     else:
@@ -327,7 +331,15 @@ def compute(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
         raise ValueError(f"{rule.label}'s weights have shape {tuple(alpha.shape)}; a weighting "
                          f"rule returns [N, V] = {tuple(cap.B.shape[:2])} or [N, V, h, w] = "
                          f"{tuple(cap.B.shape)}.")
-    return combine(alpha, rule.activations(cap.B))
+    return validate.finite(combine(alpha, rule.activations(cap.B)), f"{rule.label}'s map",
+                           "image")
+
+
+def _check_options(options: dict) -> None:
+    """Counts among the options are positive ints (``batch_size``, Opti-CAM's ``steps``)."""
+    for key in ("batch_size", "steps"):
+        if key in options:
+            validate.positive_int(options[key], key)
 
 
 def combine(alpha: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -347,6 +359,16 @@ def saliency(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
 
 def upsample(maps: torch.Tensor, size) -> torch.Tensor:
     """Bilinear resize of ``[N, h, w]`` (or ``[N, V, h, w]``) maps to ``size = (H, W)``."""
+    maps = validate.tensor(maps, "maps", "[N, h, w]")
+    if maps.dim() not in (3, 4):
+        raise ValueError(f"maps must be [N, h, w] or [N, V, h, w], got shape {tuple(maps.shape)}"
+                         + (" (one map? use maps[None])" if maps.dim() == 2 else "") + ".")
+    if not maps.is_floating_point():
+        raise ValueError(f"maps must hold floats to be interpolated, got {maps.dtype}: use "
+                         "maps.float().")
+    if isinstance(size, int) or len(size) != 2:
+        raise ValueError(f"size must be (H, W), got {size!r}.")
+    size = [validate.positive_int(s, "size (H, W)") for s in size]
     squeeze = maps.dim() == 3
     out = F.interpolate(maps[:, None] if squeeze else maps, size=tuple(size), mode="bilinear",
                         align_corners=False)
@@ -354,7 +376,14 @@ def upsample(maps: torch.Tensor, size) -> torch.Tensor:
 
 
 def normalize(maps: torch.Tensor) -> torch.Tensor:
-    """Min-max normalise each map of ``[N, ...]`` to [0, 1]; a constant map becomes 0."""
+    """Min-max normalise each map of ``[N, ...]`` to [0, 1]; a constant map becomes 0.
+    A map holding NaN or inf is refused (naming its index), never turned into zeros."""
+    maps = validate.tensor(maps, "maps", "[N, h, w]")
+    if maps.dim() < 2 or maps.shape[0] == 0:
+        raise ValueError(f"maps must be a batch [N, ...] with N >= 1, got shape "
+                         f"{tuple(maps.shape)}" + (" (one map? use maps[None])"
+                                                   if maps.dim() == 1 else "") + ".")
+    validate.finite(maps, "maps", "map")
     flat = maps.flatten(1)
     lo, hi = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
     out = torch.where(hi > lo, (flat - lo) / (hi - lo).clamp_min(EPS), 0)
@@ -383,7 +412,8 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
     """
     if variant not in ("+", "-", "±"):
         raise ValueError(f"Poly-CAM variant must be '+', '-' or '±', got {variant!r}.")
-    x = _check_images(x)
+    validate.positive_int(batch_size, "batch_size")
+    x = validate.images(x)
     if layers is None:
         layers = getattr(model, "poly_layers", None) or [resolve_layer(model, None)]
     layers = [resolve_layer(model, layer) for layer in
@@ -481,38 +511,17 @@ def _check_feature_map(output, layer, model):
                          "feature map: CAM methods need a convolutional layer.")
 
 
-def _check_images(x) -> torch.Tensor:
-    if not torch.is_tensor(x):
-        raise TypeError(f"x must be a torch.Tensor of images [N, C, H, W], got {type(x).__name__}.")
-    if x.dim() != 4:
-        hint = " (one image? use x[None]; a grayscale [N, H, W] batch? use x[:, None])" \
-            if x.dim() in (2, 3) else ""
-        raise ValueError(f"x must be a batch of images [N, C, H, W], got shape {tuple(x.shape)}"
-                         f"{hint}.")
-    if x.shape[0] == 0:
-        raise ValueError("x is an empty batch (N = 0): pass at least one image.")
-    if not x.is_floating_point():
-        raise ValueError(f"x must hold floats (got {x.dtype}); convert with x.float() / 255.")
-    return x
-
-
 def _check_target(target, logits) -> torch.Tensor:
     if logits.dim() != 2:
         raise ValueError(f"The model must return raw class scores [N, K], got {tuple(logits.shape)}.")
     N, K = logits.shape
     if target is None:
         return logits.argmax(1)
-    target = torch.as_tensor(target, device=logits.device).long().reshape(-1)
-    if target.numel() == 1:
-        target = target.expand(N)
-    if target.numel() != N:
-        raise ValueError(f"target has {target.numel()} entries for a batch of {N} images.")
-    if (target < 0).any() or (target >= K).any():
-        raise ValueError(f"target {target.tolist()} out of range for {K} classes.")
-    return target
+    return validate.target(target, N, K, logits.device)
 
 
 def _forward(model, x):
+    validate.model_dtype(x, model)
     try:
         return model(x)
     except RuntimeError as e:
@@ -525,6 +534,9 @@ _ALIASES = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++", "pcam+-": 
 
 
 def _method_name(method: str) -> str:
+    if not isinstance(method, str):
+        raise TypeError(f"A CAM method is a name (one of {', '.join(METHODS)}) or a weighting "
+                        f"rule function, got {type(method).__name__} {method!r}.")
     key = str(method).lower().replace(" ", "").replace("_", "")
     if not key.startswith("pcam"):
         key = key.replace("-", "")

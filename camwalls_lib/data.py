@@ -6,6 +6,9 @@ has the files and the network answers does it download (through torchvision). Th
 training set needs ``train-images-idx3-ubyte.gz``; where only the offline fallback
 ``mnist_train_first19690.npz`` exists (the first 19,690 official training images), it is used
 and the returned :class:`Digits` says so in ``source`` -- every figure built on it must too.
+
+An *explicit* location -- ``root=`` or ``$CAMWALLS_DATA`` -- that does not exist is an error,
+never silently replaced by the default folders.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import validate
 
 __all__ = ["Digits", "load_mnist", "mnist_dirs"]
 
@@ -47,11 +52,18 @@ class Digits:
 
 
 def mnist_dirs(root: str | os.PathLike | None = None) -> list[Path]:
-    """Folders searched for MNIST files, in order."""
+    """Folders searched for MNIST files, in order. An explicit ``root`` or ``$CAMWALLS_DATA``
+    must be an existing folder (FileNotFoundError / NotADirectoryError otherwise)."""
     here = Path(__file__).resolve().parent
-    candidates = [Path(root)] if root is not None else []
+    candidates = []
+    if root is not None:
+        candidates.append(validate.explicit_dir(
+            root, "root=", "pass the folder that holds the MNIST files (or its parent with an "
+            "mnist/ subfolder), or root=None to search the default places"))
     if os.environ.get("CAMWALLS_DATA"):
-        candidates.append(Path(os.environ["CAMWALLS_DATA"]))
+        candidates.append(validate.explicit_dir(
+            os.environ["CAMWALLS_DATA"], "$CAMWALLS_DATA =", "set it to the folder that holds "
+            "mnist/ (e.g. shared/data), or unset it to search the default places"))
     candidates += [here.parent.parent / "shared" / "data", here.parent / "shared" / "data",
                    Path.home() / ".cache" / "camwalls", Path("data")]
     dirs = []

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
 import textwrap
@@ -192,6 +193,12 @@ def strip_solutions(nb, removed: list[Removal] | None = None):
     :class:`Removal` per thing taken out is appended to it.
     """
     removed = [] if removed is None else removed
+    if not hasattr(nb, "cells"):
+        if not (isinstance(nb, dict) and isinstance(nb.get("cells"), list)):
+            raise TypeError(f"strip_solutions needs a notebook (nbformat.read(path, as_version=4)), "
+                            f"got {type(nb).__name__}" + (" without a 'cells' list"
+                                                          if isinstance(nb, dict) else "") + ".")
+        nb = nbformat.from_dict(nb)               # a plain JSON dict of a notebook
     nb = copy.deepcopy(nb)
     cells = []
     gate = _Gate()
@@ -307,9 +314,19 @@ def strip_notebook_file(src: Path, dst: Path) -> list[Removal]:
 def make_student_edition(src_dir, out_dir, echo=print) -> dict[str, list[Removal]]:
     """Copy every ``.ipynb`` under ``src_dir`` to ``out_dir`` (same relative paths), solutions
     removed. Returns {relative path: removals}."""
+    for name, value in (("SRC_DIR", src_dir), ("OUT_DIR", out_dir)):
+        if not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name} must be a folder path, got {type(value).__name__}.")
     src_dir, out_dir = Path(src_dir).resolve(), Path(out_dir).resolve()
+    if src_dir.is_file():
+        raise NotADirectoryError(f"{src_dir} is a file, not a folder: pass the folder that "
+                                 "holds the notebooks (e.g. book); strip one notebook with "
+                                 "strip_notebook_file(src, dst).")
     if not src_dir.is_dir():
         raise FileNotFoundError(f"no such folder: {src_dir}")
+    if out_dir.is_file():
+        raise NotADirectoryError(f"OUT_DIR {out_dir} is a file, not a folder: choose a new "
+                                 "folder name for the student edition.")
     if out_dir == src_dir:
         raise ValueError("OUT_DIR must differ from SRC_DIR (the originals would be overwritten)")
     report: dict[str, list[Removal]] = {}
@@ -339,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         make_student_edition(args.src_dir, args.out_dir)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -41,6 +41,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from . import validate
 from .models import WalledNet
 from .walls import Wall
 
@@ -110,10 +111,13 @@ def imagenet_classes() -> list[str]:
 
 
 class Normalize(nn.Module):
-    """``x [N, 3, H, W]`` in [0, 1] -> ``(x - 127/255) / (128/255)``, i.e. ``(255 x - 127) / 128``."""
+    """``x [N, 3, H, W]`` in [0, 1] -> ``(x - 127/255) / (128/255)``, i.e. ``(255 x - 127) / 128``.
+
+    Images outside [0, 1] (0-255 pixels, already normalised ones) or with NaN/inf are refused:
+    the network would silently see another picture."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - MEAN) / STD
+        return (validate.images(x, unit_range=True) - MEAN) / STD
 
 
 def _stem(net: nn.Module) -> list[nn.Module]:
@@ -207,7 +211,8 @@ def walled_efficientnet_lite0(wall_rows: int | None = 11, image_size: int = 224)
     zone rows 169-223 (24.6 %); ``wall_rows=None`` returns the unwalled network.
     """
     side = image_size // 8
-    if wall_rows is not None and not (isinstance(wall_rows, int) and 0 < wall_rows < side):
+    if wall_rows is not None and not (isinstance(wall_rows, int) and not isinstance(wall_rows, bool)
+                                      and 0 < wall_rows < side):
         raise ValueError(f"wall_rows must be an int in 1..{side - 1} (B has {side} rows at "
                          f"{image_size} px) or None for no wall, got {wall_rows!r}.")
     net = load_efficientnet_lite0(image_size)
@@ -218,6 +223,8 @@ def walled_efficientnet_lite0(wall_rows: int | None = 11, image_size: int = 224)
 @torch.no_grad()
 def top_k(model: nn.Module, x: torch.Tensor, k: int = 5, batch_size: int = 32):
     """``(probabilities [N, k], classes [N, k])`` of the ``k`` most likely classes."""
+    x = validate.images(x)
+    k, batch_size = validate.positive_int(k, "k"), validate.positive_int(batch_size, "batch_size")
     model.eval()
     probs = torch.cat([torch.softmax(model(x[i:i + batch_size]), 1)
                        for i in range(0, len(x), batch_size)])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import cams
+from . import cams, validate
 from .metrics import mu
 
 __all__ = ["LeakTable", "leak_table", "fingerprint", "PAPER_TABLE1"]
@@ -64,27 +65,39 @@ class LeakTable:
         return "\n".join(lines)
 
     def to_csv(self, path) -> Path:
-        """One row per image, one column per method (mu in [0, 1])."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """One row per image, one column per method (mu in [0, 1]), after two comment lines:
+        the fingerprint and the SHA-256 of the rows. Written atomically (temp file, then
+        ``os.replace``)."""
         methods = list(self.mu)
-        with open(path, "w", newline="") as f:
-            f.write(f"# fingerprint: {self.fingerprint}\n")
-            writer = csv.writer(f)
-            writer.writerow(["image", *methods])
-            for n in range(len(next(iter(self.mu.values())))):
-                writer.writerow([n, *(f"{float(self.mu[m][n]):.8f}" for m in methods)])
-        return path
+        out = io.StringIO(newline="")
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["image", *methods])
+        for n in range(len(next(iter(self.mu.values())))):
+            writer.writerow([n, *(f"{float(self.mu[m][n]):.8f}" for m in methods)])
+        body = out.getvalue()
+        return validate.atomic_write_text(
+            path, f"# fingerprint: {self.fingerprint}\n# sha256: {_sha(body)}\n{body}")
 
     @classmethod
     def from_csv(cls, path) -> "LeakTable":
-        with open(path, newline="") as f:
-            lines = f.read().splitlines()
-        fingerprint = lines[0].split(": ", 1)[1] if lines[0].startswith("# fingerprint") else ""
-        rows = list(csv.reader(line for line in lines if not line.startswith("#")))
+        """Read a table written by :meth:`to_csv`. An empty, truncated or edited file (its rows
+        no longer match their SHA-256) raises :class:`~camwalls_lib.validate.CorruptFile`
+        naming it."""
+        path = Path(path)
+        text = path.read_text()
+        head = text.split("\n", 2)
+        if len(head) < 3 or not (head[0].startswith("# fingerprint: ")
+                                 and head[1].startswith("# sha256: ")):
+            raise validate.CorruptFile(f"{path} is not a leak-table CSV (no fingerprint and "
+                                       "checksum lines): delete it or pass another cache path.")
+        if _sha(head[2]) != head[1].split(": ", 1)[1]:
+            raise validate.CorruptFile(f"{path} is truncated or was edited (its rows do not "
+                                       "match their checksum): delete it to recompute.")
+        rows = list(csv.reader(head[2].splitlines()))
         methods = rows[0][1:]
-        values = torch.tensor([[float(v) for v in r[1:]] for r in rows[1:]])
-        return cls({m: values[:, j] for j, m in enumerate(methods)}, fingerprint=fingerprint)
+        values = torch.tensor([[float(v) for v in r[1:]] for r in rows[1:]]).reshape(-1, len(methods))
+        return cls({m: values[:, j] for j, m in enumerate(methods)},
+                   fingerprint=head[0].split(": ", 1)[1])
 
 
 def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, target=None,
@@ -103,18 +116,29 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
         ``model.poly_layers`` (or the default CAM layer).
     batch_size : images per call (and masked passes per batch for perturbation methods).
     cache : a CSV path; if it holds the result of the same computation (same model weights,
-        images, dead zone, methods, targets and options: see ``fingerprint``) it is read
-        instead of recomputed, otherwise it is (over)written.
+        images, dead zone, methods, targets and options: see ``fingerprint``; one row per
+        image; rows matching their checksum) it is read instead of recomputed. A stale or
+        damaged cache is recomputed with a one-line notice and (over)written atomically.
     keep_maps : also return the normalised maps (``table.maps``), e.g. to score their
         faithfulness with :func:`camwalls_lib.metrics.insertion_deletion`.
     method_options : per-method options, e.g. ``opticam={"steps": 20}``.
     """
+    if isinstance(methods, str):
+        raise TypeError(f"methods must be a list of method names, got the string {methods!r}: "
+                        f"write methods=[{methods!r}].")
+    x = validate.images(x)
+    dead_zone = validate.tensor(dead_zone, "dead_zone", "bool [H, W]")
+    if dead_zone.dtype != torch.bool or dead_zone.shape != x.shape[-2:]:
+        raise ValueError(f"dead_zone must be a bool mask [H, W] = {tuple(x.shape[-2:])} (the "
+                         f"images' size; walls.dead_zone gives it), got {dead_zone.dtype} "
+                         f"{tuple(dead_zone.shape)}.")
+    batch_size = validate.positive_int(batch_size, "batch_size")
     methods = methods or [m for m in cams.METHODS if m != "cam"]
     names = [m.__name__ if callable(m) else cams._method_name(m) for m in methods]
     key = fingerprint(model, x, dead_zone, names, target, layer, method_options)
-    if cache is not None and Path(cache).exists() and not keep_maps:
-        table = LeakTable.from_csv(cache)
-        if table.fingerprint == key:
+    if cache is not None and not keep_maps:
+        table = _read_cache(Path(cache), key, names, len(x))
+        if table is not None:
             return table
     table = LeakTable({}, fingerprint=key)
     for method, name in tqdm(list(zip(methods, names)), disable=not progress, desc="methods"):
@@ -134,6 +158,31 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
     if cache is not None:
         table.to_csv(cache)
     return table
+
+
+def _read_cache(path: Path, key: str, names: list[str], n: int) -> LeakTable | None:
+    """The cached table if it is this computation's; else None, with a one-line notice when
+    a file was there but stale or damaged."""
+    if path.is_dir():
+        raise IsADirectoryError(f"cache={path} is a folder: pass a file path, e.g. "
+                                f"{path / 'leak.csv'}.")
+    if not path.exists():
+        return None
+    try:
+        table = LeakTable.from_csv(path)
+    except (validate.CorruptFile, ValueError, IndexError, UnicodeDecodeError) as e:
+        print(f"Leak cache {path} is unreadable ({type(e).__name__}): recomputing.")
+        return None
+    if table.fingerprint != key or list(table.mu) != names or \
+            any(len(v) != n for v in table.mu.values()):
+        print(f"Leak cache {path} holds another computation (model, images, methods or "
+              "options changed): recomputing.")
+        return None
+    return table
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def fingerprint(model, x, dead_zone, names, target, layer, options) -> str:

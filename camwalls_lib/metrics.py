@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import validate
+
 __all__ = ["mu", "insertion_deletion", "confidence_change"]
 
 
@@ -29,7 +31,10 @@ def mu(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     ``[N]`` (or a scalar) in [0, 1]; 0 for an all-zero map (it puts nothing in the dead zone).
+    A map holding NaN or inf is refused, naming its index (it is not a map that leaks nothing).
     """
+    saliency = validate.tensor(saliency, "saliency", "[N, H, W]")
+    dead_zone = validate.tensor(dead_zone, "dead_zone", "bool [H, W]")
     single = saliency.dim() == 2
     s = saliency[None] if single else saliency
     if s.dim() != 3:
@@ -38,6 +43,9 @@ def mu(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"dead_zone must be a bool mask of shape {tuple(s.shape[-2:])} (the "
                          f"saliency's), got {dead_zone.dtype} {tuple(dead_zone.shape)}; upsample "
                          "the map to the input size first (cams.upsample).")
+    if not s.is_floating_point():
+        s = s.float()
+    validate.finite(s, "saliency", "map")
     total = s.flatten(1).norm(dim=1)
     inside = s[:, dead_zone.to(s.device)].norm(dim=1)
     out = torch.where(total > 0, inside / total.clamp_min(1e-30), 0)
@@ -57,14 +65,14 @@ def insertion_deletion(model, x: torch.Tensor, saliency: torch.Tensor, target=No
 
     Returns ``(insertion [N], deletion [N])``: higher insertion and lower deletion are better.
     """
-    if saliency.shape != (x.shape[0], *x.shape[-2:]):
-        raise ValueError(f"saliency must be [N, H, W] = {(x.shape[0], *x.shape[-2:])}, got "
-                         f"{tuple(saliency.shape)}.")
+    x, saliency = _check_pair(x, saliency)
+    steps = validate.positive_int(steps, "steps")
+    batch_size = validate.positive_int(batch_size, "batch_size")
     base = _baseline(x, baseline)
     model_was_training = model.training
     model.eval()
     with torch.no_grad():
-        target = model(x).argmax(1) if target is None else torch.as_tensor(target).reshape(-1).expand(x.shape[0])
+        target = _target(model(x), target)
         N, (H, W) = x.shape[0], x.shape[-2:]
         order = saliency.flatten(1).argsort(dim=1, descending=True)
         counts = torch.linspace(0, H * W, steps + 1).round().long()
@@ -96,11 +104,13 @@ def confidence_change(model, x: torch.Tensor, saliency: torch.Tensor, target=Non
 
     Returns a dict with both numbers and the per-image ``Y`` and ``O``.
     """
+    x, saliency = _check_pair(x, saliency)
     model_was_training = model.training
     model.eval()
     with torch.no_grad():
-        p = torch.softmax(model(x), 1)
-        target = p.argmax(1) if target is None else torch.as_tensor(target).reshape(-1).expand(x.shape[0])
+        logits = model(x)
+        target = _target(logits, target)
+        p = torch.softmax(logits, 1)
         Y = p.gather(1, target[:, None])[:, 0]
         O = torch.softmax(model(x * saliency[:, None]), 1).gather(1, target[:, None])[:, 0]
     model.train(model_was_training)
@@ -108,9 +118,28 @@ def confidence_change(model, x: torch.Tensor, saliency: torch.Tensor, target=Non
             "increase": float((O > Y).float().mean() * 100), "Y": Y, "O": O}
 
 
+def _check_pair(x, saliency):
+    """Images ``[N, C, H, W]`` and their maps ``[N, H, W]``, both finite."""
+    x = validate.images(x)
+    saliency = validate.tensor(saliency, "saliency", "[N, H, W]")
+    if saliency.shape != (x.shape[0], *x.shape[-2:]):
+        raise ValueError(f"saliency must be [N, H, W] = {(x.shape[0], *x.shape[-2:])}, got "
+                         f"{tuple(saliency.shape)}; upsample the maps to the input size "
+                         "(cams.saliency does).")
+    return x, validate.finite(saliency, "saliency", "map")
+
+
+def _target(logits, target):
+    """The predicted class (``target=None``) or the checked ``target``, ``[N]``."""
+    validate.finite(logits, "the model's logits", "image")
+    if target is None:
+        return logits.argmax(1)
+    return validate.target(target, logits.shape[0], logits.shape[1], logits.device)
+
+
 def _baseline(x, baseline):
     if torch.is_tensor(baseline):
-        return baseline.expand_as(x)
+        return validate.finite(baseline, "baseline").expand_as(x)
     if baseline == "zero":
         return torch.zeros_like(x)
     if baseline == "blur":

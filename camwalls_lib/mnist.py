@@ -15,6 +15,17 @@ Two variants:
 
 Offline, MNIST's training split is the 19,690-image fallback (see :mod:`camwalls_lib.data`);
 the result's ``source`` says which data trained the model -- print it with every number.
+
+Reproducibility: a run is determined by ``seed`` (initialisation, data order, augmentation)
+*and* by the PyTorch version, the device type and, on the CPU, the number of intra-op threads
+(``torch.get_num_threads()``: the order in which a convolution's gradient sums its terms
+depends on it). Two CPU runs that agree on all four give bit-identical weights, in one
+process or in two. One thread against two gives weights that differ in their last bits (a
+4,000-image epoch: at most 4e-7 apart, same test accuracy); differences can grow over a long
+run. The GPU and other PyTorch versions were not compared here and are assumed to differ too.
+All four are part of the cache key, so a cached model is only reused where it would have been
+trained to the same bits. The cache file is written atomically and holds a
+SHA-256 of its weights; a damaged or truncated one is retrained with a one-line notice.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from . import validate
 from .data import load_mnist
 from .models import ToyCNN
 from .train import History, TensorLoader, evaluate, fit, resolve_device
@@ -59,9 +71,9 @@ def load_split(split: str):
 
 def cache_dir() -> Path:
     """``$CAMWALLS_CACHE`` or ``~/.cache/camwalls`` (created if needed)."""
-    root = Path(os.environ.get("CAMWALLS_CACHE", Path.home() / ".cache" / "camwalls"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return validate.cache_folder(
+        os.environ.get("CAMWALLS_CACHE", Path.home() / ".cache" / "camwalls"),
+        "The cache folder ($CAMWALLS_CACHE or ~/.cache/camwalls)")
 
 
 def default_wall(variant: str = "toy") -> Wall:
@@ -79,6 +91,9 @@ def make_model(variant: str = "toy", wall: Wall | None | str = "lower third") ->
         if wall != "lower third":
             raise ValueError(f"wall must be a Wall, None or 'lower third', got {wall!r}.")
         wall = default_wall(variant)
+    elif wall is not None and not isinstance(wall, Wall):
+        raise TypeError(f"wall must be a Wall (e.g. Wall.bottom(4)), None or 'lower third', "
+                        f"got {type(wall).__name__} {wall!r}.")
     return ToyCNN(wall=wall, **VARIANTS[variant])
 
 
@@ -140,26 +155,30 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
     max_train : use only the first ``max_train`` training images (quick runs, tests).
     shift : random translation augmentation of up to ``shift`` pixels (0: none).
     device : None -> GPU if available.
-    cache : read/write ``cache_dir()/mnist/<variant>-<hash>.pt``.
+    cache : read/write ``cache_dir()/mnist/<variant>-<hash>.pt``; the hash covers the whole
+        configuration and what else changes the bits (PyTorch version, device type, threads).
     """
     model = make_model(variant, wall)
+    seed = validate.positive_int(seed, "seed", minimum=0)
+    images = RECIPE["images"] if images is None else validate.positive_int(images, "images")
+    shift = validate.positive_int(shift, "shift", minimum=0)
+    if max_train is not None:
+        validate.positive_int(max_train, "max_train")
     train, test = load_split("train"), load_split("test")
     n_train = len(train) if max_train is None else min(max_train, len(train))
-    images = images or RECIPE["images"]
     epochs = max(1, math.ceil(images / n_train))
     source = train.source + (f"; first {n_train:,} used" if n_train < len(train) else "")
+    device = resolve_device(device)
     config = {"variant": variant, "arch": VARIANTS[variant], "wall": _wall_key(model.wall),
               "seed": seed, "epochs": epochs, "n_train": n_train, "shift": shift,
-              "train_source_full": train.full, **RECIPE}
+              "train_source_full": train.full, **RECIPE, **bits_key(device)}
     key = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     path = cache_dir() / "mnist" / f"{variant}-{'walled' if model.wall else 'open'}-{key}.pt"
     if cache and path.exists():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(blob["model"])
-        model.eval()
-        return Trained(model, blob["accuracy"], blob["seconds"], blob["source"], True, config,
-                       History.from_dict(blob["history"]), path)
-    device = resolve_device(device)
+        blob = _read_cached(path, model)
+        if blob is not None:
+            return Trained(model.eval(), blob["accuracy"], blob["seconds"], blob["source"], True,
+                           config, History.from_dict(blob["history"]), path)
     torch.manual_seed(seed)
     model = make_model(variant, wall)
     x, y = train.tensors()
@@ -177,13 +196,36 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
     accuracy, _ = evaluate(model, TensorLoader(xt, yt, 1000), device=device)
     model.cpu().eval()
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"model": model.state_dict(), "accuracy": accuracy, "seconds": seconds,
-                    "source": source, "history": history.to_dict(), "config": json.dumps(config)},
-                   tmp)
-        os.replace(tmp, path)
+        state = model.state_dict()
+        validate.atomic_save({"model": state, "model_sha256": validate.checksum(state),
+                              "accuracy": accuracy, "seconds": seconds, "source": source,
+                              "history": history.to_dict(), "config": json.dumps(config)}, path)
     return Trained(model, accuracy, seconds, source, False, config, history, path)
+
+
+def bits_key(device) -> dict:
+    """What besides the configuration changes a trained model's bits: the PyTorch version, the
+    device type and (on the CPU) the number of intra-op threads."""
+    device = torch.device(device)
+    return {"torch": torch.__version__.split("+")[0], "device": device.type,
+            "threads": torch.get_num_threads() if device.type == "cpu" else None}
+
+
+def _read_cached(path: Path, model: ToyCNN) -> dict | None:
+    """The cached blob, loaded into ``model``; None (with a one-line notice) when the file is
+    damaged, truncated or from another architecture -- the caller then retrains."""
+    try:
+        blob = validate.load_tensors(path, "cached model", "it will be retrained")
+        if not isinstance(blob, dict) or not {"model", "model_sha256", "accuracy", "seconds",
+                                              "source", "history"} <= set(blob):
+            raise validate.CorruptFile(f"{path} lacks entries of a cached model")
+        if validate.checksum(blob["model"]) != blob["model_sha256"]:
+            raise validate.CorruptFile(f"{path}: the weights do not match their checksum")
+        model.load_state_dict(blob["model"])
+    except (validate.CorruptFile, RuntimeError) as e:
+        print(f"Cached model {path} is unreadable ({str(e).split(':')[0][:120]}): retraining.")
+        return None
+    return blob
 
 
 # ----------------------------------------------------------------------------- the wall holds

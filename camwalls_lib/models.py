@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn as nn
 
+from . import validate
 from .walls import Wall, WalledLinear
 
 __all__ = ["WalledNet", "ToyCNN", "GAPNet", "MaskedVGG", "masked_vgg16", "VGG16_CONFIG"]
@@ -73,6 +74,9 @@ class ToyCNN(WalledNet):
                  in_channels: int = 1, extra_convs: tuple[int, ...] = (), bias: bool = False,
                  tau: float | None = None):
         super().__init__()
+        for name, value in dict(image_size=image_size, V=V, k=k, k_pool=k_pool,
+                                num_classes=num_classes, in_channels=in_channels).items():
+            validate.positive_int(value, name)
         h = image_size - k + 1
         if h < k_pool or h % k_pool:
             raise ValueError(
@@ -163,6 +167,9 @@ class MaskedVGG(WalledNet):
                  wall: Wall | None = None, last_channels: int = 256, hidden: int = 4096,
                  dropout: float = 0.5):
         super().__init__()
+        validate.positive_int(num_classes, "num_classes")
+        validate.positive_number(width, "width")
+        validate.positive_int(input_size, "input_size", minimum=16)
         if input_size % 16:
             raise ValueError(f"input_size must be a multiple of 16 (4 max-pools), got {input_size}.")
         layers, c_in = [], 3
@@ -210,6 +217,11 @@ def masked_vgg16(num_classes: int = 1000, width: float = 1.0, input_size: int = 
     tests and CPUs: ``width=1/16, input_size=64``). Pass ``wall`` for any other region.
     """
     if wall is None and wall_rows is not None:
+        side = validate.positive_int(input_size, "input_size", minimum=16) // 16
+        if validate.positive_int(wall_rows, "wall_rows") >= side:
+            raise ValueError(f"wall_rows must be in 1..{side - 1} (the last map has {side} rows "
+                             f"at input_size={input_size}), got {wall_rows}: walling every row "
+                             "leaves the network blind.")
         wall = Wall.bottom(wall_rows)
     return MaskedVGG(num_classes=num_classes, width=width, input_size=input_size, wall=wall,
                      **kwargs)

@@ -18,8 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import validate
+
 __all__ = ["stack_pair", "shift_down", "offline_photos", "photo_views", "square_crop",
            "mixed_composites", "same_photo_composites", "PHOTO_LABELS", "PHOTO_SOURCES"]
+
+
+_CHANNELS = (1, 3, 4)
+"""Channel counts of an image: grayscale, RGB, RGBA."""
 
 
 def stack_pair(upper: torch.Tensor, lower: torch.Tensor, split: int) -> torch.Tensor:
@@ -46,6 +52,10 @@ def stack_pair(upper: torch.Tensor, lower: torch.Tensor, split: int) -> torch.Te
     if upper.dim() < 3:
         raise ValueError(f"stack_pair needs images [C, H, W], got shape {tuple(upper.shape)} "
                          "(a grayscale [H, W] image? use img[None]).")
+    if upper.shape[-3] not in _CHANNELS and upper.shape[-1] in _CHANNELS:
+        raise ValueError(f"stack_pair got images shaped {tuple(upper.shape)}, which look like "
+                         "[H, W, C] (channels last): it would split columns, not rows. Use "
+                         "img.permute(2, 0, 1) (or x.permute(0, 3, 1, 2) for a batch).")
     H = upper.shape[-2]
     if isinstance(split, bool) or not isinstance(split, int) or not 0 < split < H:
         raise ValueError(f"split must be an int row index with 0 < split < H = {H}, got {split!r}; "
@@ -138,6 +148,7 @@ def square_crop(image, size: int, scale: float = 1.0, dx: float = 0.0, dy: float
     ``dx, dy`` (fractions of the free room on each side, in [-1, 1]: -1 = left/top edge).
     Resizing is bilinear with antialiasing; values in [0, 1]. ``flip`` mirrors left-right.
     """
+    validate.positive_int(size, "size")
     if not 0 < scale <= 1 or not (-1 <= dx <= 1 and -1 <= dy <= 1):
         raise ValueError(f"need 0 < scale <= 1 and dx, dy in [-1, 1]; got {scale}, {dx}, {dy}.")
     img = image if torch.is_tensor(image) else torch.from_numpy(np.array(image, copy=True))

@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import validate
 from .models import ToyCNN
 from .walls import Wall, WalledLinear
 
@@ -148,10 +149,12 @@ def _image(image: torch.Tensor) -> torch.Tensor:
     if image.dim() != 2:
         raise ValueError(f"Theorem 3 is about one grayscale image [H, W] (or [1, H, W], "
                          f"[1, 1, H, W]); got shape {tuple(image.shape)}.")
+    validate.finite(image[None], "image")
     return image.double()
 
 
 def _sizes(image: torch.Tensor, k: int, k_pool: int) -> tuple[int, int, int, int]:
+    k, k_pool = validate.positive_int(k, "k"), validate.positive_int(k_pool, "k_pool")
     H, W = image.shape
     h, w = H - k + 1, W - k + 1
     if h < k_pool or h % k_pool or w % k_pool:
@@ -205,6 +208,7 @@ def theorem3_bound(image: torch.Tensor, V: int, k: int, k_pool: int, tau: float,
     """
     x = _image(image)
     h, w, hp, wp = _sizes(x, k, k_pool)
+    _check_width_and_scale(V, tau)
     if inequality == "chebyshev":
         tail = 1 - 20 / V
     elif inequality == "cantelli":
@@ -213,6 +217,12 @@ def theorem3_bound(image: torch.Tensor, V: int, k: int, k_pool: int, tau: float,
         raise ValueError(f"inequality must be 'chebyshev' or 'cantelli', got {inequality!r}.")
     return (math.sqrt(V) * tail * math.sqrt(hp * wp / (16 * math.pi)) * tau**2 / (h * w)
             * patch_norms(x, k))
+
+
+def _check_width_and_scale(V, tau) -> None:
+    """Theorem 3's ``V`` (filters) is an int >= 1 and ``tau`` (weight scale) a number > 0."""
+    validate.positive_int(V, "V")
+    validate.positive_number(tau, "tau")
 
 
 def _binomial_half(V: int) -> torch.Tensor:
@@ -254,6 +264,7 @@ def expected_gradcam(image: torch.Tensor, V: int, k: int, k_pool: int, tau: floa
     """
     x = _image(image)
     h, w, hp, wp = _sizes(x, k, k_pool)
+    _check_width_and_scale(V, tau)
     n = int(_visible(wall, hp, wp).sum())
     return (tau**2 * math.sqrt(n) * sqrt_mixture_mean(V) / (h * w * math.sqrt(2 * math.pi))
             * patch_norms(x, k))
@@ -356,8 +367,12 @@ def monte_carlo_gradcam(image: torch.Tensor, V: int = 64, k: int = 5, k_pool: in
     """
     x = _image(image).float()
     h, w, hp, wp = _sizes(x, k, k_pool)
-    if n_draws < 2:
-        raise ValueError("n_draws must be at least 2 for a confidence interval.")
+    _check_width_and_scale(V, tau)
+    validate.positive_int(n_draws, "n_draws (at least 2 for a confidence interval)", minimum=2)
+    if chunk is not None:
+        validate.positive_int(chunk, "chunk")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}.")
     if chunk is None:   # ~120 MB of float32 activations per batch
         per_draw = V * h * w * 3 + (hidden[0] if hidden else 1) * V * hp * wp
         chunk = max(1, min(n_draws, 30_000_000 // per_draw))

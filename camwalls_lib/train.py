@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
 import signal
 import threading
@@ -35,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import validate
 from .walls import WalledLinear, wall_is_exact
 
 __all__ = ["fit", "History", "TensorLoader", "evaluate", "save_checkpoint", "load_checkpoint",
@@ -102,8 +102,7 @@ class TensorLoader:
                  transform: Callable | None = None):
         if len(x) != len(y):
             raise ValueError(f"x and y differ in length: {len(x)} images, {len(y)} labels.")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        batch_size = validate.positive_int(batch_size, "batch_size")
         self.x, self.y, self.batch_size = x, y, batch_size
         self.shuffle, self.drop_last, self.transform = shuffle, drop_last, transform
 
@@ -193,18 +192,19 @@ def _set_rng_state(state: dict) -> None:
 def save_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scaler=None,
                     history: History | None = None, epoch: int = 0, rng: dict | None = None,
                     **extra) -> Path:
-    """Write a checkpoint atomically (``path.tmp`` then rename) and return its path.
+    """Write a checkpoint atomically (a temporary file, then ``os.replace``) and return its
+    path. A SHA-256 of the weights is stored with them and checked by :func:`load_checkpoint`.
 
     ``rng``: the generators' state to store (default: their state now).
 
     Everything stored is a tensor, a number, a string or a list/dict of those, so the file
     loads with ``torch.load(path, weights_only=True)``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    state = model.state_dict()
     ckpt = {
         "format": "camwalls-fit-1",
-        "model": model.state_dict(),
+        "model": state,
+        "model_sha256": validate.checksum(state),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
@@ -213,10 +213,7 @@ def save_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scal
         "rng": rng if rng is not None else _rng_state(),
         **extra,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
-    return path
+    return validate.atomic_save(ckpt, path)
 
 
 def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scaler=None,
@@ -225,17 +222,23 @@ def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scal
     objects (any of them may be None) and return the raw dict, with ``"history"`` as a
     :class:`History`.
 
-    Only ``torch.load(..., weights_only=True)`` is used. A walled model is checked to hold
-    exactly 0 behind its wall afterwards.
+    Only ``torch.load(..., weights_only=True)`` is used. An empty, truncated or damaged file
+    (its weights' SHA-256 differs from the one stored) raises
+    :class:`~camwalls_lib.validate.CorruptFile` naming it. For a walled model the *file's*
+    weights behind each wall must be exactly 0 -- checked before loading, since loading
+    zeroes them -- otherwise the checkpoint comes from an unwalled model and is refused.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No checkpoint at {path}; train first (fit(..., checkpoint=...)).")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    fix = "delete it and train again (fit(..., checkpoint=...))"
+    ckpt = validate.load_tensors(path, "checkpoint", fix, map_location)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"{path} is not a camwalls checkpoint (no 'model' entry); a bare "
                          "state_dict loads with model.load_state_dict(torch.load(path, "
                          "weights_only=True)).")
+    if "model_sha256" in ckpt and validate.checksum(ckpt["model"]) != ckpt["model_sha256"]:
+        raise validate.CorruptFile(f"The checkpoint {path} is damaged: its weights do not match "
+                                   f"the checksum stored with them; {fix}.")
+    _check_walled_state(ckpt["model"], model, path)
     model.load_state_dict(ckpt["model"])
     if any(isinstance(m, WalledLinear) for m in model.modules()) and not wall_is_exact(model):
         raise RuntimeError(f"The model loaded from {path} has non-zero weights behind its wall: "
@@ -249,12 +252,32 @@ def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scal
     return ckpt
 
 
+def _check_walled_state(state: dict, model: nn.Module, path) -> None:
+    """Refuse a state_dict whose weights behind a :class:`WalledLinear`'s wall are not 0."""
+    for name, layer in model.named_modules():
+        weight = state.get(f"{name}.weight" if name else "weight")
+        if not isinstance(layer, WalledLinear) or not torch.is_tensor(weight) \
+                or weight.shape != layer.weight.shape:
+            continue
+        behind = weight[:, layer.weight_mask.to(weight.device) == 0]
+        if behind.count_nonzero():
+            raise ValueError(
+                f"{path}: {int(behind.count_nonzero())} weights of {name} behind its wall "
+                f"({layer.wall}) are not 0, so the checkpoint was saved from a model without "
+                "this wall; loading it would silently zero them and make another network. "
+                "Load it into an unwalled model, or train the walled one.")
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 def _batch(batch, device, channels_last):
     if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
         raise TypeError("fit/evaluate expect a loader of (images, labels) batches, got "
                         f"{type(batch).__name__}; wrap your dataset so it yields (x, y).")
+    if not (torch.is_tensor(batch[0]) and batch[0].is_floating_point()):
+        kind = batch[0].dtype if torch.is_tensor(batch[0]) else type(batch[0]).__name__
+        raise TypeError(f"The loader's images must be a float tensor (values in [0, 1]), got "
+                        f"{kind}; convert them with x.float() / 255 (Digits.tensors() does).")
     x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -361,8 +384,9 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
     """
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}.")
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}.")
+    epochs = validate.positive_int(epochs, "epochs", minimum=0)
+    if max_steps_per_epoch is not None:
+        validate.positive_int(max_steps_per_epoch, "max_steps_per_epoch")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the path to continue from).")
     device = resolve_device(device)
@@ -377,6 +401,10 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
         ckpt = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler,
                                map_location=device)
         history, start_epoch = ckpt["history"], ckpt["epoch"]
+        if start_epoch > epochs:
+            raise ValueError(f"{checkpoint} has already trained {start_epoch} epochs, more than "
+                             f"epochs={epochs}: pass epochs >= {start_epoch} (epochs counts the "
+                             "epochs already done), or start afresh without resume.")
         start_step, partial = ckpt.get("step", 0), ckpt.get("partial")
         epoch_rng = ckpt.get("epoch_rng")
         if progress:

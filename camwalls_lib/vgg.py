@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from . import validate
 from .models import MaskedVGG, masked_vgg16
 from .stackmix import IMAGENET_MEAN, IMAGENET_STD, imagenet_classes
 from .feedback import verdict
@@ -87,13 +88,10 @@ def save_paper_vgg(model: MaskedVGG, path) -> Path:
     :func:`load_paper_vgg`). Walled weights are saved as the exact zeros they are."""
     if not isinstance(model, MaskedVGG):
         raise TypeError(f"save_paper_vgg saves a MaskedVGG, got {type(model).__name__}.")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     first = model.classifier[1]
     state["classifier.1.weight"] = (first.weight * first.weight_mask).detach().cpu()
-    torch.save(library_to_paper(state), path)
-    return path
+    return validate.atomic_save(library_to_paper(state), path)
 
 
 def load_paper_vgg(path, force_wall: bool = False, map_location="cpu") -> MaskedVGG:
@@ -111,13 +109,10 @@ def load_paper_vgg(path, force_wall: bool = False, map_location="cpu") -> Masked
     another network. ``force_wall=True`` zeroes them anyway, as the authors' loader does "just
     in case".
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No checkpoint at {path}. The authors' params_vgg16_masked.pt is linked from "
-            "github.com/MagamedT/cam-can-see-through-walls; `python -m camwalls_lib.vgg train` "
-            "writes masked_vgg.pt in the same layout.")
-    raw = torch.load(path, map_location=map_location, weights_only=True)
+    raw = validate.load_tensors(
+        path, "masked [VGG] checkpoint", "the authors' params_vgg16_masked.pt is linked from "
+        "github.com/MagamedT/cam-can-see-through-walls; `python -m camwalls_lib.vgg train` "
+        "writes masked_vgg.pt in the same layout", map_location)
     if isinstance(raw, dict) and "model_state_dict" in raw:
         raw = raw["model_state_dict"]
     if not isinstance(raw, dict) or not all(torch.is_tensor(v) for v in raw.values()):

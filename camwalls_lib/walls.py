@@ -14,12 +14,14 @@ feature map through every convolution and pooling layer, exactly.
 from __future__ import annotations
 
 import copy
+import numbers
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import validate
 from .feedback import verdict
 
 __all__ = ["Wall", "WalledLinear", "dead_zone", "dead_rows", "receptive_field", "wall_is_exact",
@@ -32,31 +34,47 @@ class Wall:
 
     ``rows=(5, 14)`` means feature rows 5..13 (Python slice ``5:14``); ``None`` means all.
     Negative starts count from the bottom/right, like Python slices: ``Wall.bottom(9)`` is
-    ``rows=(-9, None)``, the paper's ``W[:, :, -9:, :] = 0``.
+    ``rows=(-9, None)``, the paper's ``W[:, :, -9:, :] = 0``. Bounds are ints (or None);
+    ``bottom``, ``top``, ``left`` and ``right`` take a count ``>= 1`` (``bottom(0)`` would be
+    ``rows=(-0, None)``, the whole map, so it is refused).
     """
 
     rows: tuple[int | None, int | None] | None = None
     cols: tuple[int | None, int | None] | None = None
 
+    def __post_init__(self):
+        for what, span in (("rows", self.rows), ("cols", self.cols)):
+            if span is None:
+                continue
+            if not (isinstance(span, tuple) and len(span) == 2 and all(
+                    b is None or (isinstance(b, numbers.Integral) and not isinstance(b, bool))
+                    for b in span)):
+                raise TypeError(f"Wall {what} must be a (start, stop) pair of ints or None "
+                                f"(Python slice bounds), got {span!r}.")
+
     @classmethod
     def bottom(cls, n_rows: int) -> "Wall":
-        """The lowest ``n_rows`` rows of the map (the paper's wall)."""
-        return cls(rows=(-n_rows, None))
+        """The lowest ``n_rows`` rows of the map (the paper's wall); ``n_rows >= 1``."""
+        return cls(rows=(-validate.positive_int(n_rows, "Wall.bottom's n_rows"), None))
 
     @classmethod
     def top(cls, n_rows: int) -> "Wall":
-        return cls(rows=(0, n_rows))
+        """The highest ``n_rows >= 1`` rows of the map."""
+        return cls(rows=(0, validate.positive_int(n_rows, "Wall.top's n_rows")))
 
     @classmethod
     def left(cls, n_cols: int) -> "Wall":
-        return cls(cols=(0, n_cols))
+        """The leftmost ``n_cols >= 1`` columns of the map."""
+        return cls(cols=(0, validate.positive_int(n_cols, "Wall.left's n_cols")))
 
     @classmethod
     def right(cls, n_cols: int) -> "Wall":
-        return cls(cols=(-n_cols, None))
+        """The rightmost ``n_cols >= 1`` columns of the map."""
+        return cls(cols=(-validate.positive_int(n_cols, "Wall.right's n_cols"), None))
 
     def mask(self, h: int, w: int) -> torch.Tensor:
         """Bool tensor ``[h, w]``, True where the map is walled off."""
+        h, w = validate.positive_int(h, "h"), validate.positive_int(w, "w")
         rows = _resolve(self.rows, h, "rows", (h, w))
         cols = _resolve(self.cols, w, "columns", (h, w))
         m = torch.zeros(h, w, dtype=torch.bool)
@@ -174,7 +192,8 @@ def dead_zone(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
 
     Returns
     -------
-    Bool tensor ``[H, W]``: True where the pixel is in the dead zone.
+    Bool tensor ``[H, W]``: True where the pixel is in the dead zone. A model without a wall
+    (``model.wall is None``) has an empty dead zone: all False.
 
     The computation is exact and weight-independent: the visible part of the feature map is
     traced back through a positive-weight copy of the feature extractor (see
@@ -185,10 +204,19 @@ def dead_zone(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
             "dead_zone needs a walled model with a `.features` module (image -> last feature "
             "map) and a `.wall` (camwalls_lib.walls.Wall); see camwalls_lib.models."
         )
+    if not isinstance(input_shape, (tuple, list, torch.Size)):
+        raise TypeError(f"input_shape must be a tuple (C, H, W) or (H, W), got "
+                        f"{type(input_shape).__name__}.")
     if len(input_shape) == 2:
         input_shape = (1, *input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (C, H, W) or (H, W), got {tuple(input_shape)}.")
+    input_shape = tuple(validate.positive_int(s, "input_shape (C, H, W)") for s in input_shape)
+    if model.wall is None:
+        return torch.zeros(input_shape[1:], dtype=torch.bool)
+    if not isinstance(model.wall, Wall):
+        raise TypeError(f"model.wall must be a camwalls_lib.walls.Wall or None, got "
+                        f"{type(model.wall).__name__}.")
     surrogate = _connectivity_surrogate(model.features)
     x = torch.full((1, *input_shape), 1e-3, dtype=torch.float64, requires_grad=True)
     fmap = surrogate(x)

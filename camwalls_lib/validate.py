@@ -1,0 +1,235 @@
+"""One place for the checks every public function makes on what it is given.
+
+Each check either returns the (normalised) value or raises an error whose message names the
+argument, what is wrong with it and how to fix it -- never a silent wrong answer:
+
+- :func:`tensor` -- a ``torch.Tensor`` (a NumPy array is refused with the conversion to use);
+- :func:`finite` -- no NaN or inf, naming the first offending image / map by its index;
+- :func:`images` -- ``[N, C, H, W]`` floats, finite, optionally in [0, 1];
+- :func:`model_dtype` -- images in the dtype of the model's weights;
+- :func:`positive_int`, :func:`positive_number` -- sizes and counts;
+- :func:`target` -- the one target check: ``None``, one class index or ``N`` of them;
+- :func:`explicit_dir`, :func:`cache_folder` -- data and cache locations;
+- :func:`atomic_save`, :func:`atomic_write_text`, :func:`load_tensors` -- files written by
+  temp file + ``os.replace`` and read back with ``torch.load(weights_only=True)``, every
+  failure naming the file; :func:`checksum` of the weights, stored beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+__all__ = ["tensor", "finite", "images", "model_dtype", "positive_int", "positive_number",
+           "target", "explicit_dir", "cache_folder", "atomic_save", "atomic_write_text",
+           "load_tensors", "checksum", "CorruptFile"]
+
+
+class CorruptFile(ValueError):
+    """A file that exists but cannot be read back as what it should hold."""
+
+
+# ----------------------------------------------------------------------------- tensors
+
+def tensor(value, name: str, shape: str = "") -> torch.Tensor:
+    """``value`` itself if it is a tensor; TypeError (with the conversion to use) otherwise."""
+    if torch.is_tensor(value):
+        return value
+    kind = type(value).__name__
+    fix = (f"convert it with torch.from_numpy({name})" if type(value).__module__ == "numpy"
+           else f"convert it with torch.as_tensor({name})")
+    raise TypeError(f"{name} must be a torch.Tensor{' ' + shape if shape else ''}, got {kind}: "
+                    f"{fix}.")
+
+
+def finite(t: torch.Tensor, name: str, what: str = "image") -> torch.Tensor:
+    """``t`` if it holds no NaN or inf; else ValueError naming the first bad ``what`` (index
+    along dimension 0) and how many there are."""
+    if not (t.is_floating_point() or t.is_complex()) or t.numel() == 0:
+        return t
+    bad = ~torch.isfinite(t)
+    if not bool(bad.any()):
+        return t
+    if t.dim() == 0:
+        raise ValueError(f"{name} is {t.item()}: it must be a finite number.")
+    per_item = bad.reshape(t.shape[0], -1).any(1).nonzero().flatten().tolist()
+    kinds = "NaN" if bool(t[bad].isnan().all()) else "NaN or inf"
+    raise ValueError(f"{name} holds {kinds} values in {what} {per_item[0]}"
+                     + (f" (and {len(per_item) - 1} more: {per_item[1:6]})" if len(per_item) > 1
+                        else "")
+                     + f" of {t.shape[0]}; every {what} must be finite -- check how it was "
+                       "made, or drop it.")
+
+
+def images(x, name: str = "x", unit_range: bool = False) -> torch.Tensor:
+    """``x`` checked as a batch of images ``[N, C, H, W]``: float, ``N >= 1``, finite, and in
+    [0, 1] if ``unit_range``. Returns ``x``."""
+    x = tensor(x, name, "of images [N, C, H, W]")
+    if x.dim() != 4:
+        hint = (f" (one image? use {name}[None]; a grayscale [N, H, W] batch? use "
+                f"{name}[:, None])" if x.dim() in (2, 3) else "")
+        raise ValueError(f"{name} must be a batch of images [N, C, H, W], got shape "
+                         f"{tuple(x.shape)}{hint}.")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (N = 0): pass at least one image.")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must hold floats in [0, 1] (got {x.dtype}); convert with "
+                         f"{name}.float() / 255.")
+    finite(x, name)
+    if unit_range:
+        lo, hi = float(x.amin()), float(x.amax())
+        if lo < -1e-3 or hi > 1 + 1e-3:        # slack for rounding, e.g. a blurred image
+            scale = " (it looks like 0-255 pixels: divide by 255)" if hi > 1.5 else ""
+            raise ValueError(f"{name} must hold pixel values in [0, 1], got [{lo:.3g}, {hi:.3g}]"
+                             f"{scale}; the network normalises them itself.")
+    return x
+
+
+def model_dtype(x: torch.Tensor, model: nn.Module, name: str = "x") -> torch.Tensor:
+    """``x`` if its dtype is that of ``model``'s floating-point weights; else ValueError."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    if dtype is not None and x.dtype != dtype:
+        raise ValueError(f"{name} is {x.dtype} but the model's weights are {dtype}: convert "
+                         f"the images with {name}.to({dtype}) (or the model with "
+                         f"model.to({x.dtype})).")
+    return x
+
+
+# ----------------------------------------------------------------------------- numbers
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an ``int >= minimum``; bools, floats and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} "
+                        f"({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}.")
+    return int(value)
+
+
+def positive_number(value, name: str) -> float:
+    """``value`` as a finite float ``> 0``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number > 0, got {value!r} ({type(value).__name__}).")
+    if not (value > 0 and value < float("inf")):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}.")
+    return float(value)
+
+
+def target(value, n: int, num_classes: int, device=None) -> torch.Tensor:
+    """The explained classes as a long tensor ``[n]``.
+
+    ``value``: one class index (int) or ``n`` of them (list or integer tensor), each in
+    ``0 .. num_classes - 1``. Negative indices, non-integers (``3.7``, ``True``) and a wrong
+    count are refused. (``None`` -- the predicted class -- is the caller's business.)
+    """
+    if isinstance(value, bool) or (torch.is_tensor(value) and value.dtype == torch.bool):
+        raise TypeError(f"target must be a class index (int) or {n} of them, got a bool.")
+    t = torch.as_tensor(value, device=device) if not torch.is_tensor(value) else value
+    if t.is_floating_point() or t.is_complex():
+        raise TypeError(f"target must hold class indices as ints, got {value!r} "
+                        f"({t.dtype}); a float such as 3.7 is not a class: pass int(...) or a "
+                        "long tensor.")
+    t = t.to(device).long().reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(n)
+    if t.numel() != n:
+        raise ValueError(f"target has {t.numel()} entries for a batch of {n} images: give one "
+                         f"class index or {n}.")
+    if bool((t < 0).any()) or bool((t >= num_classes).any()):
+        bad = t[(t < 0) | (t >= num_classes)].unique().tolist()
+        raise ValueError(f"target {bad} out of range for {num_classes} classes: each class "
+                         f"index must be in 0..{num_classes - 1} (negative indices are not "
+                         "read from the end).")
+    return t
+
+
+# ----------------------------------------------------------------------------- files
+
+def explicit_dir(path, what: str, fix: str) -> Path:
+    """An explicitly given folder: it must exist and be a folder (never silently replaced by
+    a default location)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{what} {p} does not exist; {fix}.")
+    if not p.is_dir():
+        raise NotADirectoryError(f"{what} {p} is a file, not a folder; {fix}.")
+    return p
+
+
+def cache_folder(path, what: str) -> Path:
+    """``path`` created as a folder if needed; an existing *file* there is an error."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise NotADirectoryError(f"{what} {p} is a file, not a folder: point it to a folder "
+                                 "(or remove the file).")
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def atomic_save(obj, path) -> Path:
+    """``torch.save(obj)`` to a temporary file beside ``path``, then ``os.replace``: a reader
+    sees the old file or the new one, never half of one (Ctrl-C, a kill, a full disk)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, newline="")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_tensors(path, what: str, fix: str, map_location="cpu"):
+    """``torch.load(path, weights_only=True)``; a missing, empty, truncated or foreign file
+    raises (FileNotFoundError or :class:`CorruptFile`) with the file's name and ``fix``.
+    Objects that would run code when unpickled are refused by ``weights_only``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No {what} at {path}" + (" (it is a folder)" if path.is_dir()
+                                                           else "") + f"; {fix}.")
+    if path.stat().st_size == 0:
+        raise CorruptFile(f"The {what} {path} is empty (0 bytes): {fix}.")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else "unreadable"
+        raise CorruptFile(f"The {what} {path} could not be loaded safely "
+                          f"({reason[:200]}): {fix}.") from e
+    except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        raise CorruptFile(f"The {what} {path} is truncated or not a torch file "
+                          f"({type(e).__name__}): {fix}.") from e
+
+
+def checksum(state: dict) -> str:
+    """A SHA-256 over the names and bytes of a state_dict's tensors, stored beside the weights
+    so that a reader can tell a damaged file from a sound one."""
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key]
+        h.update(key.encode())
+        if torch.is_tensor(t):
+            h.update(str(t.dtype).encode())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
