@@ -171,11 +171,11 @@ def _read_cache(path: Path, key: str, names: list[str], n: int) -> LeakTable | N
     try:
         table = LeakTable.from_csv(path)
     except (validate.CorruptFile, ValueError, IndexError, UnicodeDecodeError) as e:
-        print(f"Leak cache {path} is unreadable ({type(e).__name__}): recomputing.")
+        print(f"Leak cache file {path.name} is unreadable ({type(e).__name__}): recomputing.")
         return None
     if table.fingerprint != key or list(table.mu) != names or \
             any(len(v) != n for v in table.mu.values()):
-        print(f"Leak cache {path} holds another computation (model, images, methods or "
+        print(f"Leak cache file {path.name} holds another computation (model, images, methods or "
               "options changed): recomputing.")
         return None
     return table

@@ -223,7 +223,8 @@ def _read_cached(path: Path, model: ToyCNN) -> dict | None:
             raise validate.CorruptFile(f"{path}: the weights do not match their checksum")
         model.load_state_dict(blob["model"])
     except (validate.CorruptFile, RuntimeError) as e:
-        print(f"Cached model {path} is unreadable ({str(e).split(':')[0][:120]}): retraining.")
+        print(f"Cached model {path.name} (cache folder) is unreadable ({type(e).__name__}): "
+              "retraining.")
         return None
     return blob
 
