@@ -5,7 +5,7 @@ bottom.
 Colab preinstalls torch, torchvision, numpy, matplotlib, sympy, ipywidgets and tqdm (and runs
 notebooks in a Jupyter kernel), but not camwalls. The first cell of every chapter installs
 ``camwalls[book] @ git+<repository>``; here the URL points at this repository's HEAD
-(``git+file://...@<commit>``: what is committed is what Colab would get), so the test proves
+(``git+file://localhost/...@<commit>``: what is committed is what Colab would get), so the test proves
 that the install brings everything the chapters import. The notebooks run in an empty folder
 outside the repository with a fresh model cache, as on Colab; only the data come from
 ``CAMWALLS_DATA`` (Colab downloads them).
@@ -87,7 +87,7 @@ def _simulate_colab(tmp_path: Path):
     if shared_data.is_dir():
         env.setdefault("CAMWALLS_DATA", str(shared_data))
     (content / "driver.py").write_text(DRIVER)
-    source = f"git+file://{REPO}@{head}"
+    source = f"git+file://localhost{REPO}@{head}"   # PEP 508 wants a host in a git+ URL
     for chapter in CHAPTERS:
         shutil.copy(REPO / "book" / f"{chapter}.ipynb", content)
         out = _run([str(python), "driver.py", current_url(), source, f"{chapter}.ipynb"],
