@@ -32,7 +32,7 @@ from .vit import Attention, WalledViT
 
 __all__ = ["EXPLAINERS", "LABELS", "POSITIONWISE", "attention_weights", "class_attention",
            "rollout", "chefer", "explain", "patch_upsample", "saliency", "leak_table",
-           "output_token_gradient", "check_blind_explainers"]
+           "leak_markdown", "output_token_gradient", "check_blind_explainers"]
 
 EXPLAINERS: tuple[str, ...] = ("gradcam", "hirescam", "layercam", "attention", "rollout",
                                "chefer")
@@ -181,6 +181,21 @@ def leak_table(model: WalledViT, x: torch.Tensor, dead_zone: torch.Tensor,
         if keep_maps:
             table.maps[label] = maps
     return table
+
+
+def leak_markdown(tables: dict[str, LeakTable]) -> str:
+    """A Markdown table of ``mu x 100`` (mean +- sd over images), one column per
+    :func:`leak_table` result (keyed by its column title), and a last column saying whether
+    mu was exactly 0 on every image of the first table."""
+    first = next(iter(tables.values()))
+    lines = ["| explainer | " + " | ".join(f"μ × 100, {title}" for title in tables)
+             + " | μ = 0 on every image |", "|---|" + "---|" * (len(tables) + 1)]
+    for label in first.mu:
+        cells = [f"{100 * float(t.mu[label].mean()):.1f} ± {100 * float(t.mu[label].std()):.1f}"
+                 for t in tables.values()]
+        zero = "yes" if float(first.mu[label].max()) == 0.0 else "no"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {zero} |")
+    return "\n".join(lines)
 
 
 def output_token_gradient(model: WalledViT, x: torch.Tensor, target=None) -> torch.Tensor:
