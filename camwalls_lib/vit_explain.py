@@ -38,9 +38,9 @@ EXPLAINERS: tuple[str, ...] = ("gradcam", "hirescam", "layercam", "attention", "
                                "chefer")
 """Every explainer :func:`explain` accepts."""
 
-LABELS: dict[str, str] = {"gradcam": "GradCAM (tokens)", "hirescam": "HiResCAM (tokens)",
-                          "layercam": "LayerCAM (tokens)", "attention": "class-token attention",
-                          "rollout": "attention rollout", "chefer": "gradient-weighted attention"}
+LABELS: dict[str, str] = {"gradcam": "GradCAM", "hirescam": "HiResCAM", "layercam": "LayerCAM",
+                          "attention": "class attention", "rollout": "rollout",
+                          "chefer": "grad × attention"}
 """Display names."""
 
 POSITIONWISE: frozenset[str] = frozenset(EXPLAINERS) - {"gradcam"}
@@ -168,7 +168,9 @@ def leak_table(model: WalledViT, x: torch.Tensor, dead_zone: torch.Tensor,
                batch_size: int = 250, keep_maps: bool = False) -> LeakTable:
     """mu of every explainer's map on every image of ``x [N, C, H, W]``, as a
     :class:`~camwalls_lib.leak.LeakTable` (labels from :data:`LABELS`); ``dead_zone`` bool
-    ``[H, W]``."""
+    ``[H, W]``; ``target``: None (each image's prediction), one class, or ``N`` classes."""
+    if target is not None:
+        target = torch.as_tensor(target).long().reshape(-1).expand(len(x))
     table = LeakTable({})
     for method in methods:
         start = time.perf_counter()

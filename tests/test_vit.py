@@ -189,3 +189,14 @@ def test_training_learns_and_the_cache_resumes(tmp_path, monkeypatch):
     noisy = torch.where(zone, torch.rand_like(x), x)
     with torch.no_grad():
         assert (again.model(noisy) - again.model(x)).abs().max().item() == 0.0
+
+
+def test_leak_table_takes_one_target_or_one_per_image():
+    model, x = tiny(), torch.rand(5, 1, 28, 28)
+    zone = dead_zone(model, (1, 28, 28))
+    one = ve.leak_table(model, x, zone, methods=["gradcam"], target=3, batch_size=2)
+    each = ve.leak_table(model, x, zone, methods=["gradcam"], target=[3] * 5)
+    assert torch.allclose(one.mu["GradCAM"], each.mu["GradCAM"])
+    other = ve.leak_table(model, x, zone, methods=["gradcam"], target=4)
+    assert not torch.allclose(one.mu["GradCAM"], other.mu["GradCAM"])
+    assert "| GradCAM |" in ve.leak_markdown({"patch": one})
