@@ -134,6 +134,9 @@ def explain(method: str, model: WalledViT, x: torch.Tensor, target=None,
     ``model.cam_layer``, the tokens entering the last block, e.g. ``model.blocks[0].grid``).
     """
     if method in ("attention", "rollout", "chefer"):
+        if layer is not None:
+            raise ValueError(f"{method!r} reads the attention of every block; layer= chooses "
+                             "the explained tokens of CAM methods only. Drop layer=.")
         A, dA, _ = attention_weights(model, x, target, with_grad=method == "chefer")
         grid = model.grid_shape
         return {"attention": lambda: class_attention(A, grid), "rollout": lambda: rollout(A, grid),

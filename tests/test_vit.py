@@ -170,6 +170,8 @@ def test_bad_input_is_refused_clearly():
         tiny()(torch.rand(2, 1, 32, 32))
     with pytest.raises(ValueError, match="outside"):
         vit.make_vit(Wall.bottom(9))
+    with pytest.raises(ValueError, match="layer="):
+        ve.explain("rollout", tiny(), torch.rand(1, 1, 28, 28), layer="blocks.0.grid")
     with pytest.raises(ValueError, match="upsample"):
         ve.saliency("gradcam", tiny(), torch.rand(1, 1, 28, 28), upsample="cubic")
 
