@@ -99,14 +99,15 @@ def make_model(variant: str = "toy", wall: Wall | None | str = "lower third") ->
 
 @dataclass
 class Trained:
-    """A trained model and how it was obtained.
+    """A trained model (a :class:`~camwalls_lib.models.ToyCNN` here, a
+    :class:`~camwalls_lib.vit.WalledViT` in :mod:`camwalls_lib.vit`) and how it was obtained.
 
     ``accuracy``: top-1 on the official 10,000 MNIST test images; ``seconds``: training
     time when it was trained (also reported when loaded from the cache, with
     ``cached=True``); ``source``: the training data (fallback or full).
     """
 
-    model: ToyCNN
+    model: torch.nn.Module
     accuracy: float
     seconds: float
     source: str
@@ -118,7 +119,8 @@ class Trained:
     def __str__(self) -> str:
         wall = self.config["wall"] or "no wall"
         how = "loaded from cache" if self.cached else "trained"
-        return (f"{self.config['variant']} CNN, {wall}: test accuracy {100 * self.accuracy:.2f}% "
+        name = self.config.get("family") or f"{self.config['variant']} CNN"
+        return (f"{name}, {wall}: test accuracy {100 * self.accuracy:.2f}% "
                 f"({how}; training took {self.seconds:.1f} s). Trained on: {self.source}")
 
 

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid"]
+__all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid", "saliency_colorbar"]
 
 DEAD_RED = (0.85, 0.1, 0.1)
 
@@ -73,3 +73,9 @@ def method_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], dead_zone=N
             show_saliency(axes[n, j], images[n], maps[name][n], dead_zone, title)
     fig.tight_layout()
     return fig
+
+
+def saliency_colorbar(fig, axes, label: str = "saliency (min-max normalised)"):
+    """A colourbar for the maps :func:`show_saliency` draws (jet, 0 to 1), beside ``axes``."""
+    mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap="jet")
+    return fig.colorbar(mappable, ax=axes, label=label, shrink=0.8)

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from . import validate
 from .feedback import verdict
 
-__all__ = ["Wall", "WalledLinear", "dead_zone", "dead_rows", "receptive_field", "wall_is_exact",
-           "check_dead_rows"]
+__all__ = ["Wall", "WalledLinear", "attention_mask", "dead_zone", "dead_rows", "receptive_field",
+           "wall_is_exact", "check_dead_rows"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,22 @@ class WalledLinear(nn.Linear):
         return f"{super().extra_repr()}, feature_shape={self.feature_shape}, wall={self.wall}"
 
 
+def attention_mask(wall: Wall | None, h: int, w: int, extra_tokens: int = 1) -> torch.Tensor:
+    """The wall of a vision transformer: who may attend to whom.
+
+    Tokens are ``extra_tokens`` leading tokens (the class token) followed by the ``h x w``
+    patch tokens in row-major order. Returns a bool ``[T, T]`` (``T = extra_tokens + h*w``),
+    True where query ``i`` may read key ``j``: a walled patch token may read anything, but no
+    other token may read a walled one -- ``allowed[i, j] = walled[i] or not walled[j]``. The
+    wall is then a mask on attention, as :class:`WalledLinear`'s is a mask on weights.
+    ``wall=None`` allows everything.
+    """
+    walled = torch.zeros(extra_tokens + h * w, dtype=torch.bool)
+    if wall is not None:
+        walled[extra_tokens:] = wall.mask(h, w).reshape(-1)
+    return walled[:, None] | ~walled[None, :]
+
+
 def wall_is_exact(model: nn.Module) -> bool:
     """True iff every :class:`WalledLinear` in ``model`` holds exactly 0 behind its wall."""
     layers = [m for m in model.modules() if isinstance(m, WalledLinear)]
@@ -194,6 +210,10 @@ def dead_zone(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     -------
     Bool tensor ``[H, W]``: True where the pixel is in the dead zone. A model without a wall
     (``model.wall is None``) has an empty dead zone: all False.
+
+    A walled vision transformer (:class:`camwalls_lib.vit.WalledViT`) fits the same mould:
+    its ``features`` is the patch embedding and its ``wall`` a rectangle of the patch grid,
+    which :func:`attention_mask` keeps out of every token the class token reads.
 
     The computation is exact and weight-independent: the visible part of the feature map is
     traced back through a positive-weight copy of the feature extractor (see
