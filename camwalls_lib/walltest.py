@@ -34,7 +34,7 @@ from .metrics import mu
 from .walls import dead_zone as compute_dead_zone
 
 __all__ = ["Explainer", "WallReport", "wall_test", "assert_wall_holds", "camwalls_explainer",
-           "scoreboard", "to_markdown", "VERDICTS"]
+           "scoreboard", "to_markdown", "agreement", "VERDICTS"]
 
 Explainer = Callable[[nn.Module, torch.Tensor, torch.Tensor], "torch.Tensor | np.ndarray"]
 """``explainer(model, x [N, C, H, W], target [N] long) -> maps [N, h, w]`` (non-negative)."""
@@ -172,6 +172,17 @@ def to_markdown(results) -> str:
         lines.append(f"| {d['method']} | {d['library']} | {d['mu']:.3g} | {d['max_inside']:.3g} "
                      f"| {d['max_outside']:.3g} | {d['verdict']} | {d['seconds']:.3f} |")
     return "\n".join(lines)
+
+
+def agreement(a: WallReport, b: WallReport) -> dict:
+    """How far two reports' maps (same images) are apart once each is min-max normalised:
+    ``max_diff`` (largest absolute difference over all pixels, in [0, 1]) and Pearson's
+    ``r`` over all pixels, plus both worst-case ``mu``."""
+    na, nb = cams.normalize(a.maps), cams.normalize(b.maps)
+    pa, pb = na.flatten() - na.mean(), nb.flatten() - nb.mean()
+    r = float((pa @ pb) / (pa.norm() * pb.norm()).clamp_min(1e-30))
+    return {"max_diff": float((na - nb).abs().max()), "r": r,
+            "mu_a": float(a.mu.max()), "mu_b": float(b.mu.max())}
 
 
 # ----------------------------------------------------------------------------- checks
