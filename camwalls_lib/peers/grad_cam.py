@@ -9,11 +9,16 @@ Special calls: ``FullGrad`` ignores ``target_layers`` (it uses every ``Conv2d``/
 with a bias, and the input gradient); ``FinerCAM`` (GradCAM on ``y_c`` minus the closest
 classes) takes the target through ``target_idx``, one image at a time; ``RandomCAM`` draws
 its channel weights from numpy's global generator, seeded with 0 here (and restored after).
+With ``quiet=True`` (the default) what grad-cam writes to stderr -- ScoreCAM's and
+AblationCAM's progress bars -- is captured and dropped; errors are still raised.
 The meta-methods ``RefineCAM`` and ``SESS`` (which run another method over several layers or
 crops) are not wrapped.
 """
 
 from __future__ import annotations
+
+import contextlib
+import io
 
 import numpy as np
 
@@ -29,37 +34,42 @@ METHODS = ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "GradCAMElement
 which of them :func:`explainers` returns)."""
 
 
-def explainers(layer=None, batch_size: int = 32, methods=METHODS) -> dict:
+def explainers(layer=None, batch_size: int = 32, methods=METHODS, quiet: bool = True) -> dict:
     """``{grad-cam class name: explainer}`` for every name of ``methods`` the installed
     grad-cam offers. ``batch_size``: masked/ablated inputs per forward pass (ScoreCAM,
     AblationCAM)."""
     lib = require("pytorch_grad_cam", "grad-cam")
-    return {name: _explainer(getattr(lib, name), layer, batch_size)
+    return {name: _explainer(getattr(lib, name), layer, batch_size, quiet)
             for name in methods if hasattr(lib, name)}
 
 
-def _explainer(cls, layer, batch_size):
+def _explainer(cls, layer, batch_size, quiet):
     def explain(model, x, target):
-        targets_mod = require("pytorch_grad_cam.utils.model_targets", "grad-cam")
-        target_layer = cams.resolve_layer(model, layer)
-        if cls.__name__ == "FinerCAM":
-            with cls(model=model, target_layers=[target_layer]) as cam:
-                return np.concatenate([cam(x[n:n + 1], target_idx=int(t))
-                                       for n, t in enumerate(target)])
-        layers = [] if cls.__name__ == "FullGrad" else [target_layer]
-        state = np.random.get_state()
-        np.random.seed(0)
-        try:
-            with cls(model=model, target_layers=layers) as cam:
-                if hasattr(cam, "batch_size"):
-                    cam.batch_size = batch_size
-                out = cam(input_tensor=x, targets=[targets_mod.ClassifierOutputTarget(int(t))
-                                                   for t in target])
-        finally:
-            np.random.set_state(state)
-        if out is None:  # grad-cam's `with` block swallows an IndexError and returns nothing
-            raise RuntimeError(f"grad-cam's {cls.__name__} failed inside its `with` block "
-                               "(it printed the IndexError above).")
-        return out
+        with contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
+            return _run(cls, model, x, target, layer, batch_size)
     explain.__name__ = cls.__name__
     return explain
+
+
+def _run(cls, model, x, target, layer, batch_size):
+    targets_mod = require("pytorch_grad_cam.utils.model_targets", "grad-cam")
+    target_layer = cams.resolve_layer(model, layer)
+    if cls.__name__ == "FinerCAM":
+        with cls(model=model, target_layers=[target_layer]) as cam:
+            return np.concatenate([cam(x[n:n + 1], target_idx=int(t))
+                                   for n, t in enumerate(target)])
+    layers = [] if cls.__name__ == "FullGrad" else [target_layer]
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        with cls(model=model, target_layers=layers) as cam:
+            if hasattr(cam, "batch_size"):
+                cam.batch_size = batch_size
+            out = cam(input_tensor=x, targets=[targets_mod.ClassifierOutputTarget(int(t))
+                                               for t in target])
+    finally:
+        np.random.set_state(state)
+    if out is None:  # grad-cam's `with` block swallows an IndexError and returns nothing
+        raise RuntimeError(f"grad-cam's {cls.__name__} failed inside its `with` block "
+                           "(grad-cam printed the IndexError).")
+    return out
