@@ -14,7 +14,6 @@ the transformer method ``LeGrad`` are not wrapped.
 
 from __future__ import annotations
 
-
 from .. import cams
 from . import require
 
