@@ -34,7 +34,7 @@ from .metrics import mu
 from .walls import dead_zone as compute_dead_zone
 
 __all__ = ["Explainer", "WallReport", "wall_test", "assert_wall_holds", "camwalls_explainer",
-           "scoreboard", "to_markdown", "agreement", "VERDICTS"]
+           "scoreboard", "to_markdown", "agreement", "agreement_markdown", "VERDICTS"]
 
 Explainer = Callable[[nn.Module, torch.Tensor, torch.Tensor], "torch.Tensor | np.ndarray"]
 """``explainer(model, x [N, C, H, W], target [N] long) -> maps [N, h, w]`` (non-negative)."""
@@ -160,17 +160,26 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
     return results
 
 
-def to_markdown(results) -> str:
-    """A Markdown table of :func:`scoreboard` results (several scoreboards may be concatenated)."""
+def to_markdown(results, predicted_pass=None) -> str:
+    """A Markdown table of :func:`scoreboard` results (several scoreboards may be concatenated).
+
+    ``predicted_pass``: optional ``{library: set of method names predicted to pass}``; adds a
+    column with the prediction and whether the verdict confirms it."""
+    extra = " predicted | confirmed |" if predicted_pass is not None else ""
     lines = ["| method | library | mu (worst image) | max in dead zone | max outside | verdict "
-             "| s / image |", "|---|---|---|---|---|---|---|"]
+             "| s / image |" + extra, "|---|---|---|---|---|---|---|" + "---|" * (2 * bool(extra))]
     for r in results:
         if isinstance(r, tuple):
-            lines.append(f"| {r[1]} | {r[0]} | | | | {r[2].replace('|', '/')} | |")
+            lines.append(f"| {r[1]} | {r[0]} | | | | {r[2].replace('|', '/')} | |"
+                         + " | |" * bool(extra))
             continue
         d = r.row()
-        lines.append(f"| {d['method']} | {d['library']} | {d['mu']:.3g} | {d['max_inside']:.3g} "
-                     f"| {d['max_outside']:.3g} | {d['verdict']} | {d['seconds']:.3f} |")
+        line = (f"| {d['method']} | {d['library']} | {d['mu']:.3g} | {d['max_inside']:.3g} "
+                f"| {d['max_outside']:.3g} | {d['verdict']} | {d['seconds']:.3f} |")
+        if extra:
+            guess = r.name in predicted_pass.get(r.library, ())
+            line += f" {'passes' if guess else 'leaks'} | {'yes' if guess == r.passed else 'NO'} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -183,6 +192,19 @@ def agreement(a: WallReport, b: WallReport) -> dict:
     r = float((pa @ pb) / (pa.norm() * pb.norm()).clamp_min(1e-30))
     return {"max_diff": float((na - nb).abs().max()), "r": r,
             "mu_a": float(a.mu.max()), "mu_b": float(b.mu.max())}
+
+
+def agreement_markdown(results, pairs) -> str:
+    """A Markdown table of :func:`agreement` for ``pairs`` of ``((library, method),
+    (library, method))`` keys into ``results`` (from :func:`scoreboard`)."""
+    found = {(r.library, r.name): r for r in results if isinstance(r, WallReport)}
+    lines = ["| method A | method B | max abs difference | Pearson r | mu A | mu B |",
+             "|---|---|---|---|---|---|"]
+    for a, b in pairs:
+        d = agreement(found[a], found[b])
+        lines.append(f"| {a[1]} ({a[0]}) | {b[1]} ({b[0]}) | {d['max_diff']:.3f} | {d['r']:.4f} "
+                     f"| {d['mu_a']:.3f} | {d['mu_b']:.3f} |")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- checks

@@ -6,11 +6,13 @@ import torch
 import torch.nn as nn
 
 from camwalls_lib import cams
+from camwalls_lib.leak import leak_birth, signed_map
 from camwalls_lib.metrics import mu
 from camwalls_lib.models import ToyCNN
-from camwalls_lib.walls import Wall, dead_zone
-from camwalls_lib.walltest import (VERDICTS, as_maps, assert_wall_holds, camwalls_explainer,
-                                   scoreboard, to_markdown, wall_test)
+from camwalls_lib.walls import Wall, dead_cells, dead_zone
+from camwalls_lib.walltest import (VERDICTS, agreement, agreement_markdown, as_maps,
+                                   assert_wall_holds, camwalls_explainer, scoreboard,
+                                   to_markdown, wall_test)
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +186,50 @@ def test_as_maps_returns_float_input_resolution(walled):
     _, x, _ = walled
     out = as_maps(np.ones((len(x), 7, 7), dtype=np.float64), x)
     assert out.dtype == torch.float32 and out.shape == (len(x), 16, 16)
+
+
+def test_dead_cells_are_the_rows_the_pool_sends_behind_the_wall(walled):
+    model, _, _ = walled
+    cells = dead_cells(model, model.cam_layer, (1, 16, 16))
+    h = 16 - 3 + 1                                   # 3 x 3 conv, no padding
+    first = 2 * (h // 2 - 3)                         # 2 x 2 pool, lowest 3 pooled rows walled
+    assert cells.shape == (h, h)
+    assert cells[first:].all() and not cells[:first].any()
+    assert torch.equal(dead_cells(model, model.features[2], (1, 16, 16)), model.wall.mask(7, 7))
+    with pytest.raises(ValueError, match="direct child"):
+        dead_cells(model, model.classifier, (1, 16, 16))
+
+
+def test_leak_birth_stages_on_a_knife_edge_map():
+    """A map that is 0 on the walled cells: ReLU and nearest keep it 0 in the dead zone;
+    bilinear and blur spread it across the edge; min-max of a signed map paints it."""
+    cells = torch.zeros(4, 4, dtype=torch.bool)
+    cells[3] = True
+    zone = cells.repeat_interleave(4, 0).repeat_interleave(4, 1)       # 16 x 16, knife edge
+    raw = torch.full((4, 4), -0.5)
+    raw[2] = 1.0
+    raw[3] = 0.0
+    mus, maps = leak_birth(raw, cells, zone, sigma=1.0)
+    assert mus["raw, signed"] == 0.0                    # negative values on visible cells only
+    assert mus["ReLU"] == 0.0 and mus["ReLU, nearest"] == 0.0
+    assert mus["ReLU, bilinear"] > 0 and mus["ReLU, bicubic"] > 0
+    assert mus["no ReLU, nearest, min-max"] > 0
+    assert list(mus)[:2] == ["raw, signed", "ReLU"] and maps["ReLU, nearest"].shape == (16, 16)
+
+
+def test_signed_map_is_the_map_before_relu(walled):
+    model, x, _ = walled
+    signed = signed_map(cams.gradcam_weights, model, x)
+    assert torch.allclose(signed.clamp(min=0), cams.compute("gradcam", model, x))
+
+
+def test_agreement_and_predictions_in_tables(walled):
+    model, x, _ = walled
+    results = scoreboard({"HiResCAM": camwalls_explainer("hirescam"),
+                          "GradCAM": camwalls_explainer("gradcam")}, model, x, library="camwalls")
+    same = agreement(results[0], results[0])
+    assert same["max_diff"] == 0.0 and same["r"] == pytest.approx(1.0)
+    table = to_markdown(results, predicted_pass={"camwalls": {"HiResCAM", "GradCAM"}})
+    assert "| exactly zero |" in table and table.count("| NO |") == 1
+    pairs = [(("camwalls", "HiResCAM"), ("camwalls", "GradCAM"))]
+    assert "HiResCAM (camwalls) | GradCAM (camwalls)" in agreement_markdown(results, pairs)
