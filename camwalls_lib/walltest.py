@@ -10,7 +10,8 @@ and reports per image and overall:
 - ``mass``: the share of the map's total mass (l1) that lies in the dead zone;
 - ``max_inside`` / ``max_outside``: the largest value in and out of the dead zone;
 - a verdict: ``"exactly zero"`` (not one dead pixel is above 0), ``"below tolerance"``
-  (``mu <= tolerance``) or ``"leaks"``.
+  (``mu <= tolerance``) or ``"leaks"``; ``"blank"`` for a map that is 0 everywhere (a
+  ReLU'd map with no positive evidence), which says nothing about the wall.
 
 Maps below input resolution are upsampled with :func:`camwalls_lib.cams.upsample` (bilinear,
 as in the paper); upsampling is part of the method, so an explainer that upsamples its own way
@@ -40,7 +41,8 @@ Explainer = Callable[[nn.Module, torch.Tensor, torch.Tensor], "torch.Tensor | np
 """``explainer(model, x [N, C, H, W], target [N] long) -> maps [N, h, w]`` (non-negative)."""
 
 VERDICTS = ("exactly zero", "below tolerance", "leaks")
-"""From best to worst; a batch gets the worst verdict of its images."""
+"""From best to worst; a batch gets the worst verdict of its non-blank images ("blank" if
+every map is 0 everywhere)."""
 
 
 @dataclass
@@ -48,7 +50,7 @@ class WallReport:
     """The wall test of one explainer on a batch of ``N`` images.
 
     ``mu, mass, max_inside, max_outside``: ``[N]`` tensors (see the module docstring);
-    ``verdicts``: one of :data:`VERDICTS` per image; ``seconds``: explainer time per image;
+    ``verdicts``: one of :data:`VERDICTS` or ``"blank"`` per image; ``seconds``: explainer time per image;
     ``maps``: the ``[N, H, W]`` maps that were tested (input resolution).
     """
 
@@ -65,13 +67,14 @@ class WallReport:
 
     @property
     def verdict(self) -> str:
-        """The worst per-image verdict."""
-        return max(self.verdicts, key=VERDICTS.index)
+        """The worst verdict of the non-blank images; "blank" if every map is blank."""
+        seen = [v for v in self.verdicts if v != "blank"]
+        return max(seen, key=VERDICTS.index) if seen else "blank"
 
     @property
     def passed(self) -> bool:
-        """True unless some image's map leaks."""
-        return self.verdict != "leaks"
+        """True if no map leaks and at least one is not blank."""
+        return self.verdict in VERDICTS[:2]
 
     def row(self) -> dict:
         """Overall numbers: worst-case ``mu``, ``mass`` and ``max_inside`` over the images."""
@@ -114,8 +117,9 @@ def wall_test(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=No
     max_inside = inside.amax(1)
     total = maps.flatten(1).sum(1)
     mus = mu(maps, zone)
-    verdicts = ["exactly zero" if m == 0 else "below tolerance" if u <= tolerance else "leaks"
-                for m, u in zip(max_inside.tolist(), mus.tolist())]
+    verdicts = ["blank" if t == 0 else "exactly zero" if m == 0 else
+                "below tolerance" if u <= tolerance else "leaks"
+                for t, m, u in zip(total.tolist(), max_inside.tolist(), mus.tolist())]
     return WallReport(label, library, mus, torch.where(total > 0, inside.sum(1) / total, 0),
                       max_inside, maps[:, ~zone].amax(1), verdicts, seconds, tolerance, maps)
 

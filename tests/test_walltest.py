@@ -233,3 +233,17 @@ def test_agreement_and_predictions_in_tables(walled):
     assert "| exactly zero |" in table and table.count("| NO |") == 1
     pairs = [(("camwalls", "HiResCAM"), ("camwalls", "GradCAM"))]
     assert "HiResCAM (camwalls) | GradCAM (camwalls)" in agreement_markdown(results, pairs)
+
+
+def test_blank_maps_prove_nothing(walled):
+    model, x, _ = walled
+
+    def half_blank(m, xx, t):
+        maps = cams.compute("hirescam", m, xx, t)
+        maps[0] = 0
+        return maps
+
+    report = wall_test(half_blank, model, x)
+    assert report.verdicts[0] == "blank" and report.verdict == "exactly zero" and report.passed
+    blank = wall_test(lambda m, xx, t: torch.zeros(len(xx), 16, 16), model, x)
+    assert blank.verdict == "blank" and not blank.passed
