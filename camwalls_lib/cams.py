@@ -357,8 +357,14 @@ def saliency(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
     return normalize(upsample(compute(method, model, x, target, layer, **options), x.shape[-2:]))
 
 
-def upsample(maps: torch.Tensor, size) -> torch.Tensor:
-    """Bilinear resize of ``[N, h, w]`` (or ``[N, V, h, w]``) maps to ``size = (H, W)``."""
+def upsample(maps: torch.Tensor, size, mode: str = "bilinear",
+             align_corners: bool | None = False) -> torch.Tensor:
+    """Resize ``[N, h, w]`` (or ``[N, V, h, w]``) maps to ``size = (H, W)``.
+
+    ``mode``: ``"bilinear"`` (the default, the paper's pipeline), ``"nearest"`` or
+    ``"bicubic"`` (which can overshoot: clamp afterwards if the map must stay non-negative);
+    ``align_corners`` as in :func:`torch.nn.functional.interpolate` (ignored for nearest).
+    """
     maps = validate.tensor(maps, "maps", "[N, h, w]")
     if maps.dim() not in (3, 4):
         raise ValueError(f"maps must be [N, h, w] or [N, V, h, w], got shape {tuple(maps.shape)}"
@@ -368,10 +374,12 @@ def upsample(maps: torch.Tensor, size) -> torch.Tensor:
                          "maps.float().")
     if isinstance(size, int) or len(size) != 2:
         raise ValueError(f"size must be (H, W), got {size!r}.")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}.")
     size = [validate.positive_int(s, "size (H, W)") for s in size]
     squeeze = maps.dim() == 3
-    out = F.interpolate(maps[:, None] if squeeze else maps, size=tuple(size), mode="bilinear",
-                        align_corners=False)
+    out = F.interpolate(maps[:, None] if squeeze else maps, size=tuple(size), mode=mode,
+                        align_corners=None if mode == "nearest" else align_corners)
     return out[:, 0] if squeeze else out
 
 

@@ -1,5 +1,8 @@
 """The paper's Table 1 for any model: how much of each method's map lands in the dead zone.
 
+:func:`leak_birth` follows one map through the usual pipeline (ReLU, upsampling, min-max,
+smoothing) and says after which step it first puts mass in the dead zone.
+
 :func:`leak_table` runs every method on a batch of images, upsamples and normalises the maps
 as the paper's pipeline does (bilinear to the input size, min-max to [0, 1]) and reports
 ``mu x 100`` as mean +- sd over the images, next to :data:`PAPER_TABLE1`.
@@ -18,9 +21,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cams, validate
-from .metrics import mu
+from .metrics import gaussian_blur, mu
 
-__all__ = ["LeakTable", "leak_table", "fingerprint", "PAPER_TABLE1"]
+__all__ = ["LeakTable", "leak_table", "fingerprint", "PAPER_TABLE1", "signed_map", "leak_birth",
+           "UPSAMPLINGS"]
 
 PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
     "gradcam": {"STACK-MIX": (22.7, 13.4), "STACK-GEN": (21.6, 11.6)},
@@ -199,3 +203,40 @@ def fingerprint(model, x, dead_zone, names, target, layer, options) -> str:
 def _slice(target, i, n):
     target = torch.as_tensor(target).reshape(-1)
     return target if target.numel() == 1 else target[i:i + n]
+
+
+UPSAMPLINGS = (("nearest", "nearest", None), ("bilinear", "bilinear", False),
+               ("bilinear, align_corners", "bilinear", True), ("bicubic", "bicubic", False),
+               ("bicubic, align_corners", "bicubic", True))
+"""``(label, mode, align_corners)`` of the upsamplings :func:`leak_birth` compares."""
+
+
+def signed_map(rule, model, x: torch.Tensor, target=None, layer=None) -> torch.Tensor:
+    """``sum_v alpha_v B^(v)`` *before* the ReLU: ``[N, h, w]``, signed. ``rule`` is a
+    weighting rule of :mod:`camwalls_lib.cams` (e.g. ``cams.gradcam_weights``)."""
+    cap = cams.capture(model, x, target, layer)
+    alpha = rule(cap)
+    return (alpha[:, :, None, None] if alpha.dim() == 2 else alpha).mul(cap.B).sum(1)
+
+
+def leak_birth(raw: torch.Tensor, cells: torch.Tensor, zone: torch.Tensor,
+               sigma: float = 2.0) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """``mu`` of one map after each step of the usual pipeline.
+
+    ``raw [h, w]``: a signed map at feature resolution (:func:`signed_map`); ``cells [h, w]``:
+    the dead cells of that map (:func:`camwalls_lib.walls.dead_cells`); ``zone [H, W]``: the
+    input dead zone. The first two stages are measured on ``cells``, the rest on ``zone``.
+    ``sigma``: the Gaussian smoothing's standard deviation, in input pixels.
+    Returns ``(mu per stage, map per stage)``, stages in pipeline order.
+    """
+    size, relu = tuple(zone.shape), raw.clamp(min=0)
+    maps = {"raw, signed": (raw, cells), "ReLU": (relu, cells)}
+    for label, mode, corners in UPSAMPLINGS:
+        maps[f"ReLU, {label}"] = (cams.upsample(relu[None], size, mode, corners)[0], zone)
+    for label in ("bilinear", "bicubic"):
+        maps[f"ReLU, {label}, min-max"] = (cams.normalize(maps[f"ReLU, {label}"][0][None])[0], zone)
+    smooth = gaussian_blur(maps["ReLU, bilinear, min-max"][0][None, None], sigma)[0, 0]
+    maps[f"ReLU, bilinear, min-max, blur (sigma {sigma:g} px)"] = (smooth, zone)
+    maps["no ReLU, nearest, min-max"] = (
+        cams.normalize(cams.upsample(raw[None], size, "nearest")[0][None])[0], zone)
+    return ({k: float(mu(m, z)) for k, (m, z) in maps.items()}, {k: m for k, (m, _) in maps.items()})

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from . import validate
 
-__all__ = ["mu", "insertion_deletion", "confidence_change"]
+__all__ = ["mu", "insertion_deletion", "confidence_change", "gaussian_blur"]
 
 
 def mu(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
@@ -143,14 +143,18 @@ def _baseline(x, baseline):
     if baseline == "zero":
         return torch.zeros_like(x)
     if baseline == "blur":
-        sigma = x.shape[-1] / 16
-        radius = max(1, int(3 * sigma))
-        t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-        g = torch.exp(-t**2 / (2 * sigma**2))
-        g = g / g.sum()
-        C = x.shape[1]
-        blurred = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"),
-                           g.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
-        return F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"),
-                        g.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)
+        return gaussian_blur(x, sigma=x.shape[-1] / 16)
     raise ValueError(f"baseline must be 'blur', 'zero' or a tensor, got {baseline!r}.")
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``x [N, C, H, W]`` (replicate padding, radius ``3 sigma``)."""
+    radius = max(1, int(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    g = torch.exp(-t**2 / (2 * sigma**2))
+    g = g / g.sum()
+    C = x.shape[1]
+    blurred = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"),
+                       g.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
+    return F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"),
+                    g.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)

@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid", "saliency_colorbar"]
+__all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid", "saliency_colorbar",
+           "add_colorbar", "map_row"]
 
 DEAD_RED = (0.85, 0.1, 0.1)
 
@@ -75,7 +76,39 @@ def method_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], dead_zone=N
     return fig
 
 
+def _unit_scale(cmap: str):
+    """What a colourbar of maps drawn on the [0, 1] scale with ``cmap`` shows."""
+    return plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap=cmap)
+
+
 def saliency_colorbar(fig, axes, label: str = "saliency (min-max normalised)"):
     """A colourbar for the maps :func:`show_saliency` draws (jet, 0 to 1), beside ``axes``."""
-    mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap="jet")
-    return fig.colorbar(mappable, ax=axes, label=label, shrink=0.8)
+    return fig.colorbar(_unit_scale("jet"), ax=axes, label=label, shrink=0.8)
+
+
+def add_colorbar(fig, label: str = "saliency (min-max normalised)", cmap: str = "jet"):
+    """One colourbar for every map of ``fig`` drawn on the [0, 1] scale with ``cmap``."""
+    fig.colorbar(_unit_scale(cmap), ax=fig.axes, shrink=0.8, label=label)
+    return fig
+
+
+def map_row(maps: dict[str, torch.Tensor], dead_zones=(), size: float = 2.0):
+    """Raw maps ``[h, w]`` or ``[H, W]`` side by side, each with its own colourbar (signed maps
+    in a diverging colour scale centred on 0). ``dead_zones``: bool masks (e.g. the dead
+    cells ``[h, w]`` and the dead zone ``[H, W]``); each map gets the one of its shape
+    outlined. Returns the figure."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(size * 1.25 * len(maps), size), squeeze=False)
+    for ax, (title, m) in zip(axes[0], maps.items()):
+        m = m.detach().float().cpu()
+        lim = float(m.abs().max()) or 1.0
+        signed = bool((m < 0).any())
+        im = ax.imshow(m.numpy(), cmap="coolwarm" if signed else "jet",
+                       vmin=-lim if signed else 0, vmax=lim)
+        for zone in dead_zones:
+            if tuple(m.shape) == tuple(zone.shape):
+                shade_dead_zone(ax, zone, alpha=0.0)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig

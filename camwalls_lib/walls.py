@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from . import validate
 from .feedback import verdict
 
-__all__ = ["Wall", "WalledLinear", "attention_mask", "dead_zone", "dead_rows", "receptive_field",
-           "wall_is_exact", "check_dead_rows"]
+__all__ = ["Wall", "WalledLinear", "attention_mask", "dead_zone", "dead_cells", "dead_rows",
+           "receptive_field", "wall_is_exact", "check_dead_rows"]
 
 
 @dataclass(frozen=True)
@@ -245,6 +245,28 @@ def dead_zone(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     visible = ~model.wall.mask(*fmap.shape[-2:])
     (fmap * visible.to(fmap.dtype)).sum().backward()
     return x.grad[0].abs().sum(0) == 0
+
+
+def dead_cells(model: nn.Module, layer: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """The dead zone one level up: the positions of ``layer``'s output map that can influence
+    no output of a walled model (bool ``[h, w]``), for ``layer`` a direct child of
+    ``model.features`` (an ``nn.Sequential``), e.g. ``model.cam_layer``.
+
+    :func:`dead_zone` applied to the part of ``features`` after ``layer``: for the paper's
+    toy CNN, the rows of ``B`` that the max-pool sends behind the wall; for a map that is the
+    walled map itself, the wall's own mask.
+    """
+    children = list(model.features)
+    index = next((i for i, m in enumerate(children) if m is layer), None)
+    if index is None:
+        raise ValueError("layer must be a direct child of model.features (e.g. model.cam_layer).")
+    if len(input_shape) == 2:
+        input_shape = (1, *input_shape)
+    with torch.no_grad():
+        shape = nn.Sequential(*children[:index + 1])(torch.zeros(1, *input_shape)).shape[1:]
+    rest = nn.Module()
+    rest.features, rest.wall = nn.Sequential(*children[index + 1:]), model.wall
+    return dead_zone(rest, tuple(shape))
 
 
 def receptive_field(features: nn.Module) -> int:

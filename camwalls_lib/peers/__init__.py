@@ -1,0 +1,43 @@
+"""Adapters: the saliency methods of other libraries as wall-test explainers.
+
+Each submodule wraps one optional library and is imported only when you ask for it, so the core
+of ``camwalls_lib`` never imports them (``pip install camwalls[peers]`` installs all three):
+
+- :mod:`.grad_cam` -- ``grad-cam`` (pytorch-grad-cam): :func:`grad_cam.explainers`;
+- :mod:`.torch_cam` -- ``torchcam``: :func:`torch_cam.explainers`;
+- :mod:`.captum_attr` -- Captum: :func:`captum_attr.explainers`.
+
+Every ``explainers(layer=None, ...)`` returns ``{method name: explainer}``, each explainer a
+callable ``(model, x [N, C, H, W], target [N]) -> [N, h, w]`` maps exactly as that library's
+users get them (its own ReLU, normalisation and resizing), ready for
+:func:`camwalls_lib.walltest.wall_test`. ``layer=None`` explains ``model.cam_layer`` (or the
+last ``Conv2d``), like :func:`camwalls_lib.cams.compute`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["PIP_COMMAND", "LIBRARIES", "require", "explainers"]
+
+PIP_COMMAND = "pip install camwalls[peers]"
+
+LIBRARIES = {"grad-cam": "grad_cam", "torchcam": "torch_cam", "captum": "captum_attr"}
+"""PyPI name -> adapter submodule."""
+
+
+def require(module: str, package: str):
+    """Import ``module`` (of the PyPI ``package``) or raise an ImportError saying what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"This adapter needs the package '{package}', which is not installed: "
+                          f"{PIP_COMMAND}  (or pip install {package}).") from e
+
+
+def explainers(library: str, layer=None, **options) -> dict:
+    """``{method name: explainer}`` of ``library`` (a key of :data:`LIBRARIES`)."""
+    if library not in LIBRARIES:
+        raise ValueError(f"Unknown library {library!r}; choose one of {list(LIBRARIES)}.")
+    adapter = importlib.import_module(f"{__name__}.{LIBRARIES[library]}")
+    return adapter.explainers(layer=layer, **options)

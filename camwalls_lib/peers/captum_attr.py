@@ -1,0 +1,64 @@
+"""Captum's attributions as wall-test explainers.
+
+- ``LayerGradCam``: ``LayerGradCam(model, layer).attribute(x, target, relu_attributions=True)``
+  (Captum's default is *no* ReLU; a signed map cannot be tested for mass), upsampled with
+  ``LayerAttribution.interpolate`` in Captum's default mode, **nearest**.
+- ``GuidedGradCam``: guided backpropagation times the (ReLU'd, nearest-upsampled) GradCAM.
+- pixel attributions ``Saliency``, ``IntegratedGradients``, ``InputXGradient``, ``DeepLift``:
+  one value per input channel and pixel, signed; reduced to ``|a|`` summed over channels,
+  the usual heatmap of their magnitude (``Saliency`` already returns ``|gradient|``).
+
+Pixel attributions need no upsampling: the question is only whether they are 0 on the dead
+pixels, where every gradient of the output is exactly 0.
+"""
+
+from __future__ import annotations
+
+from .. import cams
+from . import require
+
+__all__ = ["METHODS", "explainers"]
+
+METHODS = ("LayerGradCam", "GuidedGradCam", "Saliency", "IntegratedGradients",
+           "InputXGradient", "DeepLift")
+
+
+def explainers(layer=None, ig_steps: int = 32, methods=METHODS) -> dict:
+    """``{Captum class name: explainer}``; ``ig_steps``: IntegratedGradients' ``n_steps``."""
+    attr = require("captum.attr", "captum")
+    out = {}
+    for name in methods:
+        cls = getattr(attr, name)
+        if name == "LayerGradCam":
+            out[name] = _layer_gradcam(attr, layer)
+        elif name == "GuidedGradCam":
+            out[name] = _pixel(cls, name, layer=layer)
+        elif name == "IntegratedGradients":
+            out[name] = _pixel(cls, name, n_steps=ig_steps)
+        else:
+            out[name] = _pixel(cls, name)
+    return out
+
+
+def _layer_gradcam(attr, layer):
+    def explain(model, x, target):
+        maps = attr.LayerGradCam(model, cams.resolve_layer(model, layer)).attribute(
+            x, target=target, relu_attributions=True)
+        return attr.LayerAttribution.interpolate(maps, tuple(x.shape[-2:]))[:, 0]
+    explain.__name__ = "LayerGradCam"
+    return explain
+
+
+def _pixel(cls, name, layer=None, **options):
+    def explain(model, x, target):
+        was_training = model.training
+        model.eval()
+        try:
+            method = (cls(model, cams.resolve_layer(model, layer)) if name == "GuidedGradCam"
+                      else cls(model))
+            a = method.attribute(x.clone().requires_grad_(True), target=target, **options)
+        finally:
+            model.train(was_training)
+        return a.detach().abs().sum(1)
+    explain.__name__ = name
+    return explain

@@ -1,0 +1,62 @@
+"""``torchcam`` methods as wall-test explainers.
+
+torchcam's extractors hook the model when they are built; the user then runs
+``scores = model(x)`` and calls ``extractor(class_idx, scores)``, which returns one map per
+hooked layer at **feature resolution**, ReLU'd (except CAM) and min-max normalised. The
+explainers here do exactly that inside a ``with`` block (hooks removed after every call) and
+return the ``[N, h, w]`` map; the wall test upsamples it (bilinear), as
+``torchcam.utils.overlay_mask`` would (it uses bicubic; see the chapter on where leaks are born).
+
+``CAM`` needs a head that is global average pooling + one linear layer reading the explained
+channels; on other heads its explainer raises a ValueError. The multi-layer ``RefineCAM`` and
+the transformer method ``LeGrad`` are not wrapped.
+"""
+
+from __future__ import annotations
+
+from .. import cams
+from . import require
+
+__all__ = ["METHODS", "explainers"]
+
+METHODS = ("CAM", "GradCAM", "GradCAMpp", "SmoothGradCAMpp", "XGradCAM", "LayerCAM",
+           "ScoreCAM", "SSCAM", "ISCAM", "FinerCAM")
+"""The CNN methods of torchcam 0.5 wrapped here (the installed version decides which of them
+:func:`explainers` returns)."""
+
+_PERTURBATION = ("ScoreCAM", "SSCAM", "ISCAM")
+
+
+def explainers(layer=None, batch_size: int = 32, options: dict | None = None,
+               methods=METHODS) -> dict:
+    """``{torchcam class name: explainer}``. ``batch_size``: masked inputs per forward pass
+    (ScoreCAM, SSCAM, ISCAM); ``options``: extra constructor arguments per method, e.g.
+    ``{"SSCAM": {"num_samples": 4}}``."""
+    lib = require("torchcam.methods", "torchcam")
+    options = options or {}
+    return {name: _explainer(getattr(lib, name), layer,
+                             {**({"batch_size": batch_size} if name in _PERTURBATION else {}),
+                              **options.get(name, {})})
+            for name in methods if hasattr(lib, name)}
+
+
+def _explainer(cls, layer, kwargs):
+    def explain(model, x, target):
+        target_layer = cams.resolve_layer(model, layer)
+        was_training = model.training
+        model.eval()
+        try:
+            with cls(model, target_layer, input_shape=tuple(x.shape[1:]), **kwargs) as extractor:
+                scores = model(x)
+                maps = extractor(target.tolist(), scores)
+        except RuntimeError as err:
+            if cls.__name__ != "CAM":
+                raise
+            raise ValueError("torchcam's CAM needs a head that is global average pooling + one "
+                             "linear layer reading the explained channels; this model has "
+                             f"another head ({err}).") from err
+        finally:
+            model.train(was_training)
+        return maps[0]
+    explain.__name__ = cls.__name__
+    return explain
