@@ -38,8 +38,14 @@ def _name(requirement: str) -> str:
     return _canonical(re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0])
 
 
+# Calls that import the module named by their first argument: importlib's, and the lazy
+# import of the optional peer libraries (camwalls_lib.peers.require).
+DYNAMIC_IMPORTS = {"import_module", "require"}
+
+
 def imported_modules(source: str) -> set[str]:
-    """Top-level names of every absolute import in ``source`` (IPython magics ignored)."""
+    """Top-level names of every absolute import in ``source``, including ``import_module("m")``
+    and ``require("m", ...)`` with a literal name (IPython magics ignored)."""
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
     found = set()
     for node in ast.walk(ast.parse("\n".join(lines))):
@@ -47,6 +53,11 @@ def imported_modules(source: str) -> set[str]:
             found |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             found.add(node.module.split(".")[0])
+        elif (isinstance(node, ast.Call) and node.args
+              and getattr(node.func, "id", getattr(node.func, "attr", None)) in DYNAMIC_IMPORTS
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+              and not node.args[0].value.startswith(".")):
+            found.add(node.args[0].value.split(".")[0])
     return found
 
 
@@ -76,8 +87,9 @@ def chapter_imports() -> dict[str, str]:
 
 
 def test_imports_are_read_from_code_not_magics():
-    src = '%pip install -q "x"\nimport numpy as np\nfrom torch.nn import functional\nfrom . import a\n'
-    assert imported_modules(src) == {"numpy", "torch"}
+    src = ('%pip install -q "x"\nimport numpy as np\nfrom torch.nn import functional\nfrom . import a\n'
+           'lib = require("captum.attr", "captum")\nimportlib.import_module(f"{__name__}.x")\n')
+    assert imported_modules(src) == {"numpy", "torch", "captum"}
 
 
 def requirements_txt_extras() -> set[str]:
