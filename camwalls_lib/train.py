@@ -409,10 +409,11 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
         epoch_rng = ckpt.get("epoch_rng")
         if progress:
             where = f" (+{start_step} steps)" if start_step else ""
-            print(f"Resuming from {checkpoint}: {start_epoch} epoch(s){where} done.")
+            # the file's name only: this line lands in book pages, a folder would be the machine's
+            print(f"Resuming from {Path(checkpoint).name}: {start_epoch} epoch(s){where} done.")
         _set_rng_state(ckpt["rng"])
     elif resume and progress:
-        print(f"No checkpoint at {checkpoint} yet: training from scratch.")
+        print(f"No checkpoint {Path(checkpoint).name} yet: training from scratch.")
 
     def save(epoch, step=0, rng=None, **extra):
         if checkpoint is not None:
