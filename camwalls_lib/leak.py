@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from . import cams
 from .metrics import mu
+from .perturb import check_batch_size
 
 __all__ = ["LeakTable", "leak_table", "fingerprint", "PAPER_TABLE1"]
 
@@ -101,7 +100,10 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
     target : None explains each image's predicted class, as the paper does.
     layer : the explained layer for single-layer methods; Poly-CAM always uses its own
         ``model.poly_layers`` (or the default CAM layer).
-    batch_size : images per call (and masked passes per batch for perturbation methods).
+    batch_size : images per call (a positive int), also given to every method that takes a
+        ``batch_size`` (forward passes per batch: ScoreCAM, AblationCAM, Poly-CAM). On each
+        batch of images one capture serves every single-layer method
+        (:func:`cams.compute_many`).
     cache : a CSV path; if it holds the result of the same computation (same model weights,
         images, dead zone, methods, targets and options: see ``fingerprint``) it is read
         instead of recomputed, otherwise it is (over)written.
@@ -109,6 +111,7 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
         faithfulness with :func:`camwalls_lib.metrics.insertion_deletion`.
     method_options : per-method options, e.g. ``opticam={"steps": 20}``.
     """
+    check_batch_size(batch_size)
     methods = methods or [m for m in cams.METHODS if m != "cam"]
     names = [m.__name__ if callable(m) else cams._method_name(m) for m in methods]
     key = fingerprint(model, x, dead_zone, names, target, layer, method_options)
@@ -116,19 +119,20 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
         table = LeakTable.from_csv(cache)
         if table.fingerprint == key:
             return table
-    table = LeakTable({}, fingerprint=key)
-    for method, name in tqdm(list(zip(methods, names)), disable=not progress, desc="methods"):
-        options = dict(method_options.get(name, {}))
-        if name in {"scorecam", "ablationcam", "pcam+", "pcam-", "pcam±"}:
-            options.setdefault("batch_size", batch_size)
-        start = time.perf_counter()
-        maps = [cams.saliency(method, model, x[i:i + batch_size],
-                              None if target is None else _slice(target, i, batch_size),
-                              None if name.startswith("pcam") else layer, **options)
-                for i in range(0, len(x), batch_size)]
-        maps = torch.cat(maps)
+    table = LeakTable({}, fingerprint=key, seconds=dict.fromkeys(names, 0.0))
+    parts = {name: [] for name in names}
+    for i in range(0, len(x), batch_size):
+        seconds = {}
+        raw = cams.compute_many(methods, model, x[i:i + batch_size],
+                                None if target is None else _slice(target, i, batch_size),
+                                layer, method_options=method_options, seconds=seconds,
+                                progress=progress, batch_size=batch_size)
+        for name in names:
+            parts[name].append(cams.normalize(cams.upsample(raw[name], x.shape[-2:])))
+            table.seconds[name] += seconds[name]
+    for name in names:
+        maps = torch.cat(parts[name])
         table.mu[name] = mu(maps, dead_zone)
-        table.seconds[name] = time.perf_counter() - start
         if keep_maps:
             table.maps[name] = maps
     if cache is not None:

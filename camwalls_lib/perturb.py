@@ -1,0 +1,216 @@
+"""The forward passes of the perturbation methods (ScoreCAM, AblationCAM, Poly-CAM), done once.
+
+A perturbation method scores ``V`` variants of each image: ``y_c`` of the input masked by each
+channel (ScoreCAM, Poly-CAM) or of the network with each channel of ``B`` set to zero
+(AblationCAM). :func:`target_scores` is the one loop they share: image by image, ``batch_size``
+variants at a time, so memory grows with ``batch_size``, not with ``V``.
+
+AblationCAM changes nothing *before* the explained layer, so it only needs the network's tail
+``B -> logits``. :func:`split_at` finds that tail: the model's own ``features`` /
+``classifier`` split when the layer ends ``features``, else the graph cut at the layer
+(``torch.fx``), else -- when the model cannot be split -- full forward passes with ``B``
+replaced by a hook. Its ``path`` says which one runs; a tail is used only after it reproduced
+the model's own scores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.fx
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+__all__ = ["check_batch_size", "target_scores", "Split", "split_at", "ablation_scores",
+           "eval_mode", "hooked"]
+
+log = logging.getLogger("camwalls")
+
+
+def check_batch_size(batch_size) -> int:
+    """``batch_size`` if it is a positive int, else a ValueError saying what to pass."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int (forward passes per batch), got "
+                         f"{batch_size!r}; pass e.g. batch_size=32 (smaller uses less memory).")
+    return batch_size
+
+
+def target_scores(N: int, V: int, target: torch.Tensor,
+                  chunk_logits: Callable[[int, int, int], torch.Tensor], batch_size: int,
+                  progress: bool = False, softmax: bool = False, desc: str = "passes"
+                  ) -> torch.Tensor:
+    """``[N, V]``: the target's score in ``chunk_logits(n, start, stop) [stop - start, K]``,
+    the logits of variants ``start..stop-1`` of image ``n``, for chunks of ``batch_size``.
+
+    ``softmax=True`` scores the target's probability instead of its logit. Runs without
+    gradients; call it inside :func:`eval_mode`.
+    """
+    check_batch_size(batch_size)
+    scores = torch.zeros(N, V)
+    with torch.no_grad():
+        for n in tqdm(range(N), disable=not progress, desc=desc):
+            for start in range(0, V, batch_size):
+                stop = min(start + batch_size, V)
+                logits = chunk_logits(n, start, stop)
+                if softmax:
+                    logits = torch.softmax(logits, 1)
+                scores[n, start:stop] = logits[:, target[n]].float().cpu()
+    return scores
+
+
+@dataclass(frozen=True)
+class Split:
+    """The network after a layer: ``run(B [M, V, h, w]) -> logits [M, K]``.
+
+    ``path``: ``"features/classifier"`` (the model's own split), ``"fx"`` (graph cut at the
+    layer) or ``"full"`` (no tail: ``run`` is None and every pass starts from the image).
+    ``reason``: why the faster paths were not taken (empty when one was).
+    """
+
+    path: str
+    run: Callable[[torch.Tensor], torch.Tensor] | None = None
+    reason: str = ""
+
+
+def split_at(model: nn.Module, layer: nn.Module, B: torch.Tensor | None = None,
+             y: torch.Tensor | None = None, target: torch.Tensor | None = None) -> Split:
+    """The tail of ``model`` after ``layer``, tried in order: ``features``/``classifier``,
+    ``torch.fx``, none.
+
+    With ``B [N, V, h, w]`` (the layer's output on some images), ``target [N]`` and ``y [N]``
+    (the model's score of ``target`` on the same images), a tail is kept only if ``run(B)``
+    reproduces ``y`` (relative 1e-4): a model whose ``forward`` is not what its parts suggest
+    falls back. Call it in eval mode.
+    """
+    reasons = []
+    for path, build in (("features/classifier", _own_split), ("fx", _fx_split)):
+        try:
+            run = build(model, layer)
+        except _Unsplittable as e:
+            reasons.append(f"{path}: {e}")
+            continue
+        if B is not None and not _reproduces(run, B, y, target):
+            reasons.append(f"{path}: the tail does not reproduce the model's scores")
+            continue
+        return Split(path, run)
+    return Split("full", None, "; ".join(reasons))
+
+
+def ablation_scores(cap, batch_size: int, progress: bool = False,
+                    tail_only: bool = True) -> tuple[torch.Tensor, str]:
+    """``([N, V] target score with channel v of B set to 0, path)`` for a capture ``cap``
+    (:class:`camwalls_lib.cams.Capture`: ``x``, ``B [N, V, h, w]``, ``target``, ``y``,
+    ``model``, ``layer``).
+
+    Only the tail after the layer runs when the model can be split there (see
+    :func:`split_at`); ``path`` says which way it went (also logged to the ``camwalls``
+    logger: a warning when it falls back to full passes). ``tail_only=False`` forces full
+    passes (the reference the tail is checked against).
+    """
+    check_batch_size(batch_size)
+    model, layer, x, B = cap.model, cap.layer, cap.x, cap.B
+    N, V = B.shape[:2]
+    with eval_mode(model):
+        split = (split_at(model, layer, B, cap.y, cap.target) if tail_only
+                 else Split("full", None, "tail_only=False"))
+
+    def keep(start, stop):
+        k = torch.ones(stop - start, V, 1, 1, dtype=B.dtype, device=B.device)
+        k[torch.arange(stop - start), torch.arange(start, stop)] = 0
+        return k
+
+    if split.run is not None:
+        def chunk_logits(n, start, stop):
+            return split.run(B[n:n + 1] * keep(start, stop))
+        log.info("AblationCAM: tail only (%s split)", split.path)
+    else:
+        def chunk_logits(n, start, stop):
+            k = keep(start, stop)
+            with hooked(layer, lambda _m, _i, out: out * k.to(out)):
+                return model(x[n:n + 1].expand(stop - start, *x.shape[1:]))
+        (log.warning if tail_only else log.info)("AblationCAM: full forward passes (%s)",
+                                                  split.reason)
+    with eval_mode(model):
+        scores = target_scores(N, V, cap.target, chunk_logits, batch_size, progress,
+                               desc="AblationCAM")
+    return scores, split.path
+
+
+class _Unsplittable(Exception):
+    pass
+
+
+def _own_split(model, layer):
+    features, classifier = getattr(model, "features", None), getattr(model, "classifier", None)
+    if not (isinstance(features, nn.Sequential) and isinstance(classifier, nn.Module)):
+        raise _Unsplittable("the model has no nn.Sequential `features` and `classifier`")
+    if len(features) == 0 or features[-1] is not layer:
+        raise _Unsplittable("the layer is not the last module of `features`")
+    return classifier
+
+
+def _fx_split(model, layer):
+    name = next((n for n, m in model.named_modules() if m is layer), None)
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as e:  # any Python the tracer cannot follow
+        raise _Unsplittable(f"torch.fx cannot trace the model ({type(e).__name__})") from None
+    calls = [n for n in graph.nodes if n.op == "call_module" and n.target == name]
+    if len(calls) != 1:
+        raise _Unsplittable(f"the layer is called {len(calls)} times in the traced graph")
+    cut, after = calls[0], {calls[0]}
+    for node in graph.nodes:                      # topological order
+        if any(i in after for i in node.all_input_nodes):
+            after.add(node)
+    tail = torch.fx.Graph()
+    env = {cut: tail.placeholder("B")}
+    for node in graph.nodes:
+        if node not in after or node is cut:
+            continue
+        for i in node.all_input_nodes:
+            if i not in env and i.op != "get_attr":
+                raise _Unsplittable("the network after the layer also reads earlier "
+                                    "activations (e.g. a skip connection)")
+            if i not in env:
+                env[i] = tail.node_copy(i)
+        env[node] = tail.node_copy(node, env.__getitem__)
+    if not any(n.op == "output" for n in after):
+        raise _Unsplittable("the output does not depend on the layer")
+    return torch.fx.GraphModule(model, tail)
+
+
+def _reproduces(run, B, y, target) -> bool:
+    try:
+        with torch.no_grad():
+            out = run(B)
+    except Exception:   # a tail that cannot run on B is not the tail
+        return False
+    if out.dim() != 2 or out.shape[0] != len(y):
+        return False
+    out = out.gather(1, target[:, None])[:, 0]
+    return torch.allclose(out, y, rtol=1e-4, atol=1e-4 * float(y.abs().max().clamp_min(1e-12)))
+
+
+@contextlib.contextmanager
+def hooked(layer: nn.Module, hook):
+    """``layer`` with a forward ``hook(module, inputs, output)`` for the duration."""
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """``model`` in eval mode for the duration; its previous mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
