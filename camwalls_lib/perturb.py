@@ -68,7 +68,7 @@ class Split:
 
     ``path``: ``"features/classifier"`` (the model's own split), ``"fx"`` (graph cut at the
     layer) or ``"full"`` (no tail: ``run`` is None and every pass starts from the image).
-    ``reason``: why the faster paths were not taken (empty when one was).
+    ``reason``: why the paths tried before this one were not taken.
     """
 
     path: str
@@ -84,7 +84,7 @@ def split_at(model: nn.Module, layer: nn.Module, B: torch.Tensor | None = None,
     With ``B [N, V, h, w]`` (the layer's output on some images), ``target [N]`` and ``y [N]``
     (the model's score of ``target`` on the same images), a tail is kept only if ``run(B)``
     reproduces ``y`` (relative 1e-4): a model whose ``forward`` is not what its parts suggest
-    falls back. Call it in eval mode.
+    falls back. The check runs in eval mode.
     """
     reasons = []
     for path, build in (("features/classifier", _own_split), ("fx", _fx_split)):
@@ -93,10 +93,12 @@ def split_at(model: nn.Module, layer: nn.Module, B: torch.Tensor | None = None,
         except _Unsplittable as e:
             reasons.append(f"{path}: {e}")
             continue
-        if B is not None and not _reproduces(run, B, y, target):
+        with eval_mode(model):
+            same = B is None or _reproduces(run, B, y, target)
+        if not same:
             reasons.append(f"{path}: the tail does not reproduce the model's scores")
             continue
-        return Split(path, run)
+        return Split(path, run, "; ".join(reasons))
     return Split("full", None, "; ".join(reasons))
 
 
@@ -114,9 +116,8 @@ def ablation_scores(cap, batch_size: int, progress: bool = False,
     check_batch_size(batch_size)
     model, layer, x, B = cap.model, cap.layer, cap.x, cap.B
     N, V = B.shape[:2]
-    with eval_mode(model):
-        split = (split_at(model, layer, B, cap.y, cap.target) if tail_only
-                 else Split("full", None, "tail_only=False"))
+    split = (split_at(model, layer, B, cap.y, cap.target) if tail_only
+             else Split("full", None, "tail_only=False"))
 
     def keep(start, stop):
         k = torch.ones(stop - start, V, 1, 1, dtype=B.dtype, device=B.device)
@@ -162,31 +163,43 @@ def _fx_split(model, layer):
     calls = [n for n in graph.nodes if n.op == "call_module" and n.target == name]
     if len(calls) != 1:
         raise _Unsplittable(f"the layer is called {len(calls)} times in the traced graph")
-    cut, after = calls[0], {calls[0]}
-    for node in graph.nodes:                      # topological order
-        if any(i in after for i in node.all_input_nodes):
-            after.add(node)
-    tail = torch.fx.Graph()
-    env = {cut: tail.placeholder("B")}
-    for node in graph.nodes:
-        if node not in after or node is cut:
-            continue
-        for i in node.all_input_nodes:
-            if i not in env and i.op != "get_attr":
-                raise _Unsplittable("the network after the layer also reads earlier "
-                                    "activations (e.g. a skip connection)")
-            if i not in env:
-                env[i] = tail.node_copy(i)
-        env[node] = tail.node_copy(node, env.__getitem__)
+    cut = calls[0]
+    after = _descendants(graph, {cut})
     if not any(n.op == "output" for n in after):
         raise _Unsplittable("the output does not depend on the layer")
+    from_input = _descendants(graph, {n for n in graph.nodes if n.op == "placeholder"})
+    tail = torch.fx.Graph()
+    env = {cut: tail.placeholder("B")}
+
+    def copy(node):             # the node, and what it reads, into the tail
+        if node not in env:
+            if node not in after and node in from_input:
+                raise _Unsplittable("the network after the layer also reads earlier "
+                                    "activations (e.g. a skip connection)")
+            for i in node.all_input_nodes:
+                copy(i)
+            env[node] = tail.node_copy(node, env.__getitem__)
+        return env[node]
+
+    for node in graph.nodes:
+        if node in after:
+            copy(node)
     return torch.fx.GraphModule(model, tail)
+
+
+def _descendants(graph, roots) -> set:
+    """``roots`` and every node computed from them."""
+    out = set(roots)
+    for node in graph.nodes:                      # topological order
+        if any(i in out for i in node.all_input_nodes):
+            out.add(node)
+    return out
 
 
 def _reproduces(run, B, y, target) -> bool:
     try:
         with torch.no_grad():
-            out = run(B)
+            out = run(B.clone())        # the tail may start with an in-place layer
     except Exception:   # a tail that cannot run on B is not the tail
         return False
     if out.dim() != 2 or out.shape[0] != len(y):
