@@ -44,11 +44,12 @@ SAME = 1e-4
 """Largest difference between normalised maps (in [0, 1]) that counts as the same map."""
 
 
-def setup(tiny: bool, images: int, device: str):
+def setup(tiny: bool, images: int, device: str, width: float = 1.0):
     """``(model, x [N, 3, S, S], target [N])``: a masked VGG16 (random weights, seed 0) whose
-    last layer is scaled so that its logits spread like a trained network's (sd 5)."""
+    last layer is scaled so that its logits spread like a trained network's (sd 5);
+    ``tiny``: width 1/16, 64 px, 10 classes; else ``width`` at 224 px, 1000 classes."""
     torch.manual_seed(0)
-    width, size, classes = (1 / 16, 64, 10) if tiny else (1.0, 224, 1000)
+    width, size, classes = (1 / 16, 64, 10) if tiny else (width, 224, 1000)
     model = masked_vgg16(num_classes=classes, width=width, input_size=size).eval().to(device)
     x = torch.rand(images, 3, size, size, device=device)
     with torch.no_grad():
@@ -177,12 +178,12 @@ def measure(run, repeats, device):
     return statistics.median(times), statistics.median(peaks), out
 
 
-def bench(device, tiny, images, batch_size, repeats, cases):
-    model, x, target = setup(tiny, images, device)
+def bench(device, tiny, images, batch_size, repeats, cases, width=1.0):
+    model, x, target = setup(tiny, images, device, width)
     zone = dead_zone(model, tuple(x.shape[1:])).to(device)
     name = torch.cuda.get_device_name(device) if device.startswith("cuda") else \
         f"CPU, {torch.get_num_threads()} torch threads"
-    print(f"\n### {name}: masked VGG16 width {1 / 16 if tiny else 1:g}, {x.shape[-1]} px, "
+    print(f"\n### {name}: masked VGG16 width {1 / 16 if tiny else width:g}, {x.shape[-1]} px, "
           f"{len(x)} image(s), layer conv5_3 ({model.cam_layer}), batch_size {batch_size}, "
           f"median of {repeats}")
     print(f"AblationCAM path: {split_at(model, model.cam_layer).path}\n")
@@ -216,6 +217,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m camwalls_lib.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="width 1/16, 64 px: seconds")
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="channel width of the masked VGG16 (1: the paper's)")
     parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32, help="forward passes per batch")
     parser.add_argument("--repeats", type=int, default=3)
@@ -226,9 +229,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cases = args.cases.split(",")
     unknown = set(cases) - {"gradcam", "scorecam", "ablationcam", "leak_table"}
-    if unknown or args.images < 1 or args.batch_size < 1 or args.repeats < 1:
+    if unknown or min(args.images, args.batch_size, args.repeats, args.width) <= 0:
         parser.error(f"unknown case(s) {sorted(unknown)}" if unknown else
-                     "--images, --batch-size and --repeats must be positive")
+                     "--width, --images, --batch-size and --repeats must be positive")
     devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else \
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     try:
@@ -238,8 +241,8 @@ def main(argv=None) -> int:
 
     print(f"torch {torch.__version__}; time ratio = camwalls / grad-cam (below 1: camwalls is "
           f"faster); maps compared after min-max normalisation (same if <= {SAME:g})")
-    worst = max(bench(d, args.tiny, args.images, args.batch_size, args.repeats, cases)
-                for d in devices)
+    worst = max(bench(d, args.tiny, args.images, args.batch_size, args.repeats, cases,
+                      args.width) for d in devices)
     print(f"\nmaps: {'the same' if worst <= SAME else 'DIFFERENT'} (largest difference "
           f"{worst:.1e}, GradCAM++ not counted)")
     return 0 if worst <= SAME else 1

@@ -181,7 +181,7 @@ def scorecam_weights(cap: Capture, batch_size: int = 64, progress: bool = False)
     a constant channel gives ``H^(v) = 0``. Scores are raw logits, as in Definition 7 and the
     ``grad-cam`` package (softmax is shift-invariant, so subtracting ``y_c(x)`` changes nothing).
     """
-    scores = _masked_scores(cap, lambda n, a, b: _unit_masks(cap.B[n, a:b], cap.x.shape[-2:]),
+    scores = _masked_scores(cap, lambda n, v: _unit_masks(cap.B[n, v], cap.x.shape[-2:]),
                             batch_size, progress, desc="ScoreCAM")
     return torch.softmax(scores - cap.y[:, None], dim=1)
 
@@ -502,12 +502,12 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
 
 
 def _poly_weights(cap, p_x, variant, batch_size, progress):
-    u = lambda n, a, b: _unit_masks(cap.B[n, a:b], cap.x.shape[-2:])  # noqa: E731
+    u = lambda n, v: _unit_masks(cap.B[n, v], cap.x.shape[-2:])  # noqa: E731
     prob = lambda masks: _masked_scores(cap, masks, batch_size, progress,  # noqa: E731
                                         softmax=True, desc="Poly-CAM")
     if variant == "+":
         return prob(u)
-    hidden = prob(lambda n, a, b: 1 - u(n, a, b))
+    hidden = prob(lambda n, v: 1 - u(n, v))
     if variant == "-":
         return (p_x[:, None] - hidden).clamp(min=0)
     return (p_x[:, None] + prob(u) - hidden).clamp(min=0)
@@ -529,17 +529,18 @@ def _unit_masks(B: torch.Tensor, size) -> torch.Tensor:
     return normalize(upsample(B[None], size)[0])
 
 
-def _masked_scores(cap: Capture, masks_of: Callable[[int, int, int], torch.Tensor],
+def _masked_scores(cap: Capture, masks_of: Callable[[int, torch.Tensor], torch.Tensor],
                    batch_size: int, progress: bool, softmax: bool = False,
                    desc: str = "masked passes") -> torch.Tensor:
-    """Target score of ``x_n * m`` for the masks ``masks_of(n, a, b) [b - a, H, W]`` of
-    channels ``a..b-1``: ``[N, V]``. Masks are built ``batch_size`` at a time."""
-    def chunk_logits(n, start, stop):
-        return cap.model(cap.x[n:n + 1] * masks_of(n, start, stop)[:, None])
+    """Target score of ``x_n * m`` for the masks ``masks_of(n, v) [len(v), H, W]`` of
+    channels ``v``: ``[N, V]``. Masks are built ``batch_size`` at a time; channels with the
+    same map (hence the same mask) run once."""
+    def chunk_logits(n, chans):
+        return cap.model(cap.x[n:n + 1] * masks_of(n, chans)[:, None])
 
     with _eval_mode(cap.model):
         scores = perturb.target_scores(*cap.B.shape[:2], cap.target, chunk_logits, batch_size,
-                                       progress, softmax, desc)
+                                       progress, softmax, desc, perturb.first_equal(cap.B))
     return scores.to(cap.B)
 
 

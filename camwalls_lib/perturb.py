@@ -3,7 +3,8 @@
 A perturbation method scores ``V`` variants of each image: ``y_c`` of the input masked by each
 channel (ScoreCAM, Poly-CAM) or of the network with each channel of ``B`` set to zero
 (AblationCAM). :func:`target_scores` is the one loop they share: image by image, ``batch_size``
-variants at a time, so memory grows with ``batch_size``, not with ``V``.
+variants at a time, so memory grows with ``batch_size``, not with ``V``; identical variants
+(channels with the same map, e.g. the ones a ReLU left at 0: :func:`first_equal`) run once.
 
 AblationCAM changes nothing *before* the explained layer, so it only needs the network's tail
 ``B -> logits``. :func:`split_at` finds that tail: the model's own ``features`` /
@@ -25,8 +26,8 @@ import torch.fx
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-__all__ = ["check_batch_size", "target_scores", "Split", "split_at", "ablation_scores",
-           "eval_mode", "hooked"]
+__all__ = ["check_batch_size", "target_scores", "first_equal", "Split", "split_at",
+           "ablation_scores", "eval_mode", "hooked"]
 
 log = logging.getLogger("camwalls")
 
@@ -40,26 +41,41 @@ def check_batch_size(batch_size) -> int:
 
 
 def target_scores(N: int, V: int, target: torch.Tensor,
-                  chunk_logits: Callable[[int, int, int], torch.Tensor], batch_size: int,
-                  progress: bool = False, softmax: bool = False, desc: str = "passes"
-                  ) -> torch.Tensor:
-    """``[N, V]``: the target's score in ``chunk_logits(n, start, stop) [stop - start, K]``,
-    the logits of variants ``start..stop-1`` of image ``n``, for chunks of ``batch_size``.
+                  chunk_logits: Callable[[int, torch.Tensor], torch.Tensor], batch_size: int,
+                  progress: bool = False, softmax: bool = False, desc: str = "passes",
+                  same: torch.Tensor | None = None) -> torch.Tensor:
+    """``[N, V]``: the target's score in ``chunk_logits(n, v) [len(v), K]``, the logits of
+    variants ``v`` (at most ``batch_size`` indices) of image ``n``.
 
-    ``softmax=True`` scores the target's probability instead of its logit. Runs without
-    gradients; call it inside :func:`eval_mode`.
+    ``same [N, V]`` (optional): variant ``v`` of image ``n`` is the same input as variant
+    ``same[n, v]`` (two identical masks), so only the distinct ones run. ``softmax=True``
+    scores the target's probability instead of its logit. Runs without gradients; call it
+    inside :func:`eval_mode`.
     """
     check_batch_size(batch_size)
     scores = torch.zeros(N, V)
     with torch.no_grad():
         for n in tqdm(range(N), disable=not progress, desc=desc):
-            for start in range(0, V, batch_size):
-                stop = min(start + batch_size, V)
-                logits = chunk_logits(n, start, stop)
+            first = torch.arange(V) if same is None else same[n].cpu()
+            for chunk in first.unique().split(batch_size):
+                logits = chunk_logits(n, chunk)
                 if softmax:
                     logits = torch.softmax(logits, 1)
-                scores[n, start:stop] = logits[:, target[n]].float().cpu()
+                scores[n, chunk] = logits[:, target[n]].float().cpu()
+            scores[n] = scores[n, first]
     return scores
+
+
+def first_equal(B: torch.Tensor) -> torch.Tensor:
+    """``[N, V]``: for each channel of ``B [N, V, h, w]``, the first channel of the same image
+    with exactly the same map (itself if none), e.g. all the channels a ReLU left at 0."""
+    out = torch.empty(B.shape[:2], dtype=torch.long)
+    for n, maps in enumerate(B.detach().flatten(2).cpu()):
+        _, group = torch.unique(maps, dim=0, return_inverse=True)
+        first = torch.full((int(group.max()) + 1,), maps.shape[0])
+        first.scatter_reduce_(0, group, torch.arange(maps.shape[0]), "amin")
+        out[n] = first[group]
+    return out
 
 
 @dataclass(frozen=True)
@@ -119,20 +135,20 @@ def ablation_scores(cap, batch_size: int, progress: bool = False,
     split = (split_at(model, layer, B, cap.y, cap.target) if tail_only
              else Split("full", None, "tail_only=False"))
 
-    def keep(start, stop):
-        k = torch.ones(stop - start, V, 1, 1, dtype=B.dtype, device=B.device)
-        k[torch.arange(stop - start), torch.arange(start, stop)] = 0
+    def keep(chans):
+        k = torch.ones(len(chans), V, 1, 1, dtype=B.dtype, device=B.device)
+        k[torch.arange(len(chans)), chans] = 0
         return k
 
     if split.run is not None:
-        def chunk_logits(n, start, stop):
-            return split.run(B[n:n + 1] * keep(start, stop))
+        def chunk_logits(n, chans):
+            return split.run(B[n:n + 1] * keep(chans))
         log.info("AblationCAM: tail only (%s split)", split.path)
     else:
-        def chunk_logits(n, start, stop):
-            k = keep(start, stop)
+        def chunk_logits(n, chans):
+            k = keep(chans)
             with hooked(layer, lambda _m, _i, out: out * k.to(out)):
-                return model(x[n:n + 1].expand(stop - start, *x.shape[1:]))
+                return model(x[n:n + 1].expand(len(chans), *x.shape[1:]))
         (log.warning if tail_only else log.info)("AblationCAM: full forward passes (%s)",
                                                   split.reason)
     with eval_mode(model):
