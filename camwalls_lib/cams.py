@@ -17,7 +17,8 @@ maps together; see :func:`polycam`.
 
 Entry points: :func:`compute` (raw maps at feature resolution), :func:`compute_many`
 (several methods on the same images, one capture), :func:`upsample`, :func:`normalize`,
-:func:`saliency` (both, at input resolution), :data:`METHODS`, :func:`options_of`.
+:func:`saliency` and :func:`saliency_many` (at input resolution), :data:`METHODS`,
+:func:`options_of`.
 The forward passes of ScoreCAM, AblationCAM and Poly-CAM live in :mod:`camwalls_lib.perturb`.
 """
 
@@ -38,7 +39,8 @@ from .feedback import verdict
 from .perturb import eval_mode as _eval_mode, hooked as _hooked
 
 __all__ = ["METHODS", "LABELS", "GLOBAL", "Capture", "capture", "compute", "compute_many",
-           "options_of", "saliency", "upsample", "normalize", "polycam", "check_global"]
+           "options_of", "saliency", "saliency_many", "upsample", "normalize", "polycam",
+           "check_global"]
 
 
 # ----------------------------------------------------------------------------- capture
@@ -439,6 +441,15 @@ def saliency(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
     """:func:`compute`, upsampled to the input size and min-max normalised: ``[N, H, W]``
     in [0, 1] -- what a user looks at (the right panel of the paper's Figure 1)."""
     return normalize(upsample(compute(method, model, x, target, layer, **options), x.shape[-2:]))
+
+
+def saliency_many(methods, model: nn.Module, x: torch.Tensor, target=None, layer=None,
+                  **options) -> dict[str, torch.Tensor]:
+    """:func:`compute_many` (one capture for all), each map upsampled and normalised like
+    :func:`saliency`: ``{name: [N, H, W]}`` in [0, 1]. ``options`` as for
+    :func:`compute_many` (``method_options``, ``seconds``, ``progress``, ``batch_size`` ...)."""
+    raw = compute_many(methods, model, x, target, layer, **options)
+    return {name: normalize(upsample(maps, x.shape[-2:])) for name, maps in raw.items()}
 
 
 def upsample(maps: torch.Tensor, size) -> torch.Tensor:

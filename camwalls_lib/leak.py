@@ -123,12 +123,12 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
     parts = {name: [] for name in names}
     for i in range(0, len(x), batch_size):
         seconds = {}
-        raw = cams.compute_many(methods, model, x[i:i + batch_size],
-                                None if target is None else _slice(target, i, batch_size),
-                                layer, method_options=method_options, seconds=seconds,
-                                progress=progress, batch_size=batch_size)
+        maps = cams.saliency_many(methods, model, x[i:i + batch_size],
+                                  None if target is None else _slice(target, i, batch_size),
+                                  layer, method_options=method_options, seconds=seconds,
+                                  progress=progress, batch_size=batch_size)
         for name in names:
-            parts[name].append(cams.normalize(cams.upsample(raw[name], x.shape[-2:])))
+            parts[name].append(maps[name])
             table.seconds[name] += seconds[name]
     for name in names:
         maps = torch.cat(parts[name])

@@ -132,3 +132,28 @@ def test_masked_passes_never_exceed_batch_size():
     assert max(sizes[1:]) == 3 and sizes[0] == 1            # the capture, then masked passes
     torch.testing.assert_close(small, cams.compute("scorecam", model, x[:1], batch_size=64),
                                rtol=1e-4, atol=1e-4 * float(small.max()))
+
+
+def test_identical_masks_run_once_and_score_the_same():
+    B = torch.rand(2, 6, 4, 4)
+    B[:, [1, 3, 4]] = 0                           # ReLU-dead channels: one mask, one pass
+    B[1, 5] = B[1, 2]
+    same = perturb.first_equal(B)
+    assert same.tolist() == [[0, 1, 2, 1, 1, 5], [0, 1, 2, 1, 1, 2]]
+    runs = []
+
+    def chunk_logits(n, chans):
+        runs.append(len(chans))
+        return B[n, chans].flatten(1)[:, :3] * 7     # any function of the variant alone
+
+    target = torch.tensor([0, 2])
+    fast = perturb.target_scores(2, 6, target, chunk_logits, 2, same=same)
+    assert sum(runs) == 4 + 3
+    torch.testing.assert_close(fast, perturb.target_scores(2, 6, target, chunk_logits, 2))
+
+
+def test_saliency_many_equals_saliency():
+    model, x = _models()["fx"]
+    many = cams.saliency_many(["gradcam", "eigencam", "scorecam"], model, x, batch_size=4)
+    for m, maps in many.items():
+        torch.testing.assert_close(maps, cams.saliency(m, model, x), rtol=1e-4, atol=1e-5)
