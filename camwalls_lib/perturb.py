@@ -80,42 +80,44 @@ def first_equal(B: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Split:
-    """The network after a layer: ``run(B [M, V, h, w]) -> logits [M, K]``.
+    """The network after a layer: ``run(B [M, V, h, w], *side) -> logits [M, K]``.
 
+    ``side = earlier(x)``: the activations from before the layer that the tail also reads (a
+    skip connection; none for most models), ``[N, ...]`` each, computed once per image.
     ``path``: ``"features/classifier"`` (the model's own split), ``"fx"`` (graph cut at the
     layer) or ``"full"`` (no tail: ``run`` is None and every pass starts from the image).
     ``reason``: why the paths tried before this one were not taken.
     """
 
     path: str
-    run: Callable[[torch.Tensor], torch.Tensor] | None = None
+    run: Callable[..., torch.Tensor] | None = None
+    earlier: Callable[[torch.Tensor], tuple] = lambda x: ()
     reason: str = ""
 
 
-def split_at(model: nn.Module, layer: nn.Module, B: torch.Tensor | None = None,
-             y: torch.Tensor | None = None, target: torch.Tensor | None = None) -> Split:
+def split_at(model: nn.Module, layer: nn.Module, cap=None) -> Split:
     """The tail of ``model`` after ``layer``, tried in order: ``features``/``classifier``,
     ``torch.fx``, none.
 
-    With ``B [N, V, h, w]`` (the layer's output on some images), ``target [N]`` and ``y [N]``
-    (the model's score of ``target`` on the same images), a tail is kept only if ``run(B)``
-    reproduces ``y`` (relative 1e-4): a model whose ``forward`` is not what its parts suggest
-    falls back. The check runs in eval mode.
+    With a capture ``cap`` of ``layer`` (``x``, ``B``, ``target``, ``y``: see
+    :class:`camwalls_lib.cams.Capture`), a tail is kept only if it reproduces the model's
+    scores ``y`` from ``B`` (relative 1e-4): a model whose ``forward`` is not what its parts
+    suggest falls back. The check runs in eval mode.
     """
     reasons = []
     for path, build in (("features/classifier", _own_split), ("fx", _fx_split)):
         try:
-            run = build(model, layer)
+            run, earlier = build(model, layer)
         except _Unsplittable as e:
             reasons.append(f"{path}: {e}")
             continue
-        with eval_mode(model):
-            same = B is None or _reproduces(run, B, y, target)
+        with eval_mode(model), torch.no_grad():
+            same = cap is None or _reproduces(run, earlier, cap)
         if not same:
             reasons.append(f"{path}: the tail does not reproduce the model's scores")
             continue
-        return Split(path, run, "; ".join(reasons))
-    return Split("full", None, "; ".join(reasons))
+        return Split(path, run, earlier, "; ".join(reasons))
+    return Split("full", reason="; ".join(reasons))
 
 
 def ablation_scores(cap, batch_size: int, progress: bool = False,
@@ -132,8 +134,7 @@ def ablation_scores(cap, batch_size: int, progress: bool = False,
     check_batch_size(batch_size)
     model, layer, x, B = cap.model, cap.layer, cap.x, cap.B
     N, V = B.shape[:2]
-    split = (split_at(model, layer, B, cap.y, cap.target) if tail_only
-             else Split("full", None, "tail_only=False"))
+    split = split_at(model, layer, cap) if tail_only else Split("full", reason="tail_only=False")
 
     def keep(chans):
         k = torch.ones(len(chans), V, 1, 1, dtype=B.dtype, device=B.device)
@@ -141,8 +142,12 @@ def ablation_scores(cap, batch_size: int, progress: bool = False,
         return k
 
     if split.run is not None:
+        with eval_mode(model), torch.no_grad():
+            side = split.earlier(x)
+
         def chunk_logits(n, chans):
-            return split.run(B[n:n + 1] * keep(chans))
+            return split.run(B[n:n + 1] * keep(chans),
+                             *(s[n:n + 1].expand(len(chans), *s.shape[1:]).clone() for s in side))
         log.info("AblationCAM: tail only (%s split)", split.path)
     else:
         def chunk_logits(n, chans):
@@ -167,10 +172,12 @@ def _own_split(model, layer):
         raise _Unsplittable("the model has no nn.Sequential `features` and `classifier`")
     if len(features) == 0 or features[-1] is not layer:
         raise _Unsplittable("the layer is not the last module of `features`")
-    return classifier
+    return classifier, lambda x: ()
 
 
 def _fx_split(model, layer):
+    """``(tail, earlier)``: the graph after ``layer``, whose inputs are ``B`` and the earlier
+    activations it reads, and the graph computing those from ``x``."""
     name = next((n for n, m in model.named_modules() if m is layer), None)
     try:
         graph = torch.fx.symbolic_trace(model).graph
@@ -184,14 +191,15 @@ def _fx_split(model, layer):
     if not any(n.op == "output" for n in after):
         raise _Unsplittable("the output does not depend on the layer")
     from_input = _descendants(graph, {n for n in graph.nodes if n.op == "placeholder"})
-    tail = torch.fx.Graph()
+    tail, sides = torch.fx.Graph(), []
     env = {cut: tail.placeholder("B")}
 
     def copy(node):             # the node, and what it reads, into the tail
         if node not in env:
-            if node not in after and node in from_input:
-                raise _Unsplittable("the network after the layer also reads earlier "
-                                    "activations (e.g. a skip connection)")
+            if node not in after and node in from_input:     # an earlier activation
+                sides.append(node)
+                env[node] = tail.placeholder(f"side{len(sides)}")
+                return env[node]
             for i in node.all_input_nodes:
                 copy(i)
             env[node] = tail.node_copy(node, env.__getitem__)
@@ -200,7 +208,13 @@ def _fx_split(model, layer):
     for node in graph.nodes:
         if node in after:
             copy(node)
-    return torch.fx.GraphModule(model, tail)
+    head, values = torch.fx.Graph(), {}
+    head.graph_copy(graph, values)
+    head.output(tuple(values[n] for n in sides))
+    earlier = torch.fx.GraphModule(model, head)
+    earlier.graph.eliminate_dead_code()         # the head: only what the tail reads
+    earlier.recompile()
+    return torch.fx.GraphModule(model, tail), (lambda x: tuple(earlier(x)))
 
 
 def _descendants(graph, roots) -> set:
@@ -212,16 +226,19 @@ def _descendants(graph, roots) -> set:
     return out
 
 
-def _reproduces(run, B, y, target) -> bool:
+def _reproduces(run, earlier, cap) -> bool:
     try:
-        with torch.no_grad():
-            out = run(B.clone())        # the tail may start with an in-place layer
-    except Exception:   # a tail that cannot run on B is not the tail
+        side = earlier(cap.x)
+        if not all(torch.is_tensor(v) and v.shape[:1] == cap.B.shape[:1] for v in side):
+            return False            # only batched tensors can be sliced image by image
+        out = run(cap.B.clone(), *(v.clone() for v in side))  # a tail may work in place
+    except Exception:   # a tail that cannot run is not the tail
         return False
-    if out.dim() != 2 or out.shape[0] != len(y):
+    if out.dim() != 2 or out.shape[0] != len(cap.y):
         return False
-    out = out.gather(1, target[:, None])[:, 0]
-    return torch.allclose(out, y, rtol=1e-4, atol=1e-4 * float(y.abs().max().clamp_min(1e-12)))
+    out = out.gather(1, cap.target[:, None])[:, 0]
+    scale = float(cap.y.abs().max().clamp_min(1e-12))
+    return torch.allclose(out, cap.y, rtol=1e-4, atol=1e-4 * scale)
 
 
 @contextlib.contextmanager
