@@ -164,18 +164,20 @@ def difference(method, a, b, model, x) -> float:
     return diff
 
 
-def measure(run, repeats, device):
-    """``(median seconds, median peak MiB, last result)`` of ``run()``."""
-    times, peaks = [], []
+def measure(runs, repeats, device):
+    """``[(median seconds, median peak MiB, last result)]`` of each ``run()`` in ``runs``,
+    taking turns (a load that comes and goes hits both)."""
+    times, peaks, outs = [[[] for _ in runs] for _ in range(3)]
     for _ in range(repeats):
-        with Peak(device) as peak:
-            start = time.perf_counter()
-            out = run()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        peaks.append(peak.mib)
-    return statistics.median(times), statistics.median(peaks), out
+        for i, run in enumerate(runs):
+            with Peak(device) as peak:
+                start = time.perf_counter()
+                outs[i] = run()
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                times[i].append(time.perf_counter() - start)
+            peaks[i].append(peak.mib)
+    return [(statistics.median(t), statistics.median(p), o) for t, p, o in zip(times, peaks, outs)]
 
 
 def bench(device, tiny, images, batch_size, repeats, cases, width=1.0):
@@ -196,8 +198,8 @@ def bench(device, tiny, images, batch_size, repeats, cases, width=1.0):
         args = (model, x, target, batch_size) + ((zone,) if case == "leak_table" else ())
         ours_run, theirs_run = ((ours_table, theirs_table) if case == "leak_table" else
                                 (lambda *a: ours(case, *a), lambda *a: theirs(case, *a)))
-        t_ours, m_ours, a = measure(lambda: ours_run(*args), repeats, device)
-        t_theirs, m_theirs, b = measure(lambda: theirs_run(*args), repeats, device)
+        (t_ours, m_ours, a), (t_theirs, m_theirs, b) = measure(
+            [lambda: ours_run(*args), lambda: theirs_run(*args)], repeats, device)
         if case == "leak_table":
             diffs = {m: difference(m, a[m], b[m], model, x) for m in TABLE1}
             shown = ", ".join(f"{cams.LABELS[m]} {d:.0e}" for m, d in diffs.items())

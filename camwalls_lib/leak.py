@@ -35,7 +35,8 @@ composites). Not computed here: these are the authors' numbers."""
 
 @dataclass
 class LeakTable:
-    """``mu[method]``: ``[N]`` leak of each image's map; ``seconds[method]``: time spent;
+    """``mu[method]``: ``[N]`` leak of each image's map; ``seconds[method]``: time spent
+    (the one capture the single-layer methods share is split evenly among them);
     ``maps[method]``: the ``[N, H, W]`` maps themselves when asked for (``keep_maps=True``);
     ``fingerprint``: what was computed (model weights, images, methods, options)."""
 
