@@ -16,7 +16,8 @@ class Residual(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv, self.relu, self.conv2 = nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 3, 1)
+        self.conv, self.relu = nn.Conv2d(3, 6, 3, padding=1), nn.ReLU()
+        self.conv2 = nn.Conv2d(6, 3, 1)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
 
     def forward(self, x):
