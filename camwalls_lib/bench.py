@@ -63,7 +63,7 @@ def setup(tiny: bool, images: int, device: str, width: float = 1.0):
 
 class Peak:
     """Peak memory a block adds, in MiB: CUDA's allocator statistics on a GPU; on a CPU the
-    process's resident set, sampled every millisecond (``tracemalloc`` does not see the
+    process's resident set, sampled every 10 ms (``tracemalloc`` does not see the
     memory torch allocates)."""
 
     def __init__(self, device: str):
@@ -82,7 +82,7 @@ class Peak:
         return self
 
     def _sample(self):
-        while not self.done.wait(0.001):
+        while not self.done.wait(0.01):
             self.peak = max(self.peak, _rss())
 
     def __exit__(self, *exc):
@@ -166,13 +166,13 @@ def difference(method, a, b, model, x) -> float:
 
 def measure(runs, repeats, device):
     """``[(median seconds, median peak MiB, last result)]`` of each ``run()`` in ``runs``,
-    taking turns (a load that comes and goes hits both)."""
+    taking turns, first one first then the other (a passing load hits both alike)."""
     times, peaks, outs = [[[] for _ in runs] for _ in range(3)]
-    for _ in range(repeats):
-        for i, run in enumerate(runs):
+    for r in range(repeats):
+        for i in (range(len(runs)) if r % 2 == 0 else reversed(range(len(runs)))):
             with Peak(device) as peak:
                 start = time.perf_counter()
-                outs[i] = run()
+                outs[i] = runs[i]()
                 if device.startswith("cuda"):
                     torch.cuda.synchronize()
                 times[i].append(time.perf_counter() - start)
