@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
 import statistics
 import threading
@@ -63,8 +64,8 @@ def setup(tiny: bool, images: int, device: str, width: float = 1.0):
 
 class Peak:
     """Peak memory a block adds, in MiB: CUDA's allocator statistics on a GPU; on a CPU the
-    process's resident set, sampled every 10 ms (``tracemalloc`` does not see the
-    memory torch allocates)."""
+    growth of the process's resident set, sampled every 10 ms, after freed heap memory is
+    handed back (``tracemalloc`` does not see the memory torch allocates)."""
 
     def __init__(self, device: str):
         self.cuda, self.mib = device.startswith("cuda"), float("nan")
@@ -75,6 +76,7 @@ class Peak:
             torch.cuda.reset_peak_memory_stats()
             self.base = torch.cuda.memory_allocated()
         else:
+            _trim()
             self.base = self.peak = _rss()
             self.done = threading.Event()
             self.thread = threading.Thread(target=self._sample, daemon=True)
@@ -93,6 +95,15 @@ class Peak:
             self.done.set()
             self.thread.join()
             self.mib = (max(self.peak, _rss()) - self.base) / 2**20
+
+
+def _trim() -> None:
+    """Hand freed heap memory back to the system (glibc), so that memory a block reuses from
+    earlier calls counts as growth too."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):     # not glibc: the figure is a lower bound
+        pass
 
 
 def _rss() -> int:
