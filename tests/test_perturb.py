@@ -167,3 +167,15 @@ def test_saliency_many_equals_saliency():
     many = cams.saliency_many(["gradcam", "eigencam", "scorecam"], model, x, batch_size=4)
     for m, maps in many.items():
         torch.testing.assert_close(maps, cams.saliency(m, model, x), rtol=1e-4, atol=1e-5)
+
+
+def test_leak_table_captures_once_per_batch_of_images(monkeypatch):
+    model, x = _models()["fx"]
+    calls = []
+    real = cams.capture
+    monkeypatch.setattr(cams, "capture", lambda *a, **k: calls.append(1) or real(*a, **k))
+    methods = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam"]
+    table = leak_table(model, x, dead_zone(model, (28, 28)), methods=methods, batch_size=2,
+                       progress=False)
+    assert len(calls) == 2                       # 3 images in batches of 2
+    assert list(table.mu) == methods and all(len(v) == 3 for v in table.mu.values())
