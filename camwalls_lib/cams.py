@@ -15,13 +15,17 @@ same brush, dead zone included.
 Poly-CAM (Englebert et al.) runs the same weighting idea at several layers and multiplies the
 maps together; see :func:`polycam`.
 
-Entry points: :func:`compute` (raw maps at feature resolution), :func:`upsample`,
-:func:`normalize`, :func:`saliency` (both, at input resolution), :data:`METHODS`.
+Entry points: :func:`compute` (raw maps at feature resolution), :func:`compute_many`
+(several methods on the same images, one capture), :func:`upsample`, :func:`normalize`,
+:func:`saliency` and :func:`saliency_many` (at input resolution), :data:`METHODS`,
+:func:`options_of`.
+The forward passes of ScoreCAM, AblationCAM and Poly-CAM live in :mod:`camwalls_lib.perturb`.
 """
 
 from __future__ import annotations
 
-import contextlib
+import inspect
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,11 +34,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import validate
+from . import perturb, validate
 from .feedback import verdict
+from .perturb import eval_mode as _eval_mode, hooked as _hooked
 
-__all__ = ["METHODS", "LABELS", "GLOBAL", "Capture", "capture", "compute", "saliency",
-           "upsample", "normalize", "polycam", "check_global"]
+__all__ = ["METHODS", "LABELS", "GLOBAL", "Capture", "capture", "compute", "compute_many",
+           "options_of", "saliency", "saliency_many", "upsample", "normalize", "polycam",
+           "check_global"]
 
 
 # ----------------------------------------------------------------------------- capture
@@ -66,6 +72,8 @@ def capture(model: nn.Module, x: torch.Tensor, target=None, layer=None,
 
     ``target``: None (each image's predicted class), an int, or N ints. ``layer``: None
     (``model.cam_layer``, else the last ``Conv2d``), a module of ``model``, or its dotted name.
+    The part of the network before ``layer`` runs without recording a graph, and the gradient
+    flows back only to ``B``: one forward pass and the tail's backward pass.
     """
     x = validate.images(x)
     layer = resolve_layer(model, layer)
@@ -74,21 +82,28 @@ def capture(model: nn.Module, x: torch.Tensor, target=None, layer=None,
     def hook(_module, _inputs, output):
         _check_feature_map(output, layer, model)
         store["B"] = output.detach().clone()
-        if with_grad:
-            output.register_hook(lambda g: store.__setitem__("dB", g.detach().clone()))
+        if with_grad:       # record the graph from B on: the tail only
+            torch.set_grad_enabled(True)
+            store["leaf"] = store["B"].clone().requires_grad_()
+            return store["leaf"].clone()    # a non-leaf, so in-place layers after B still work
 
-    grad_mode = torch.enable_grad() if with_grad else torch.no_grad()
-    with _eval_mode(model), grad_mode, _hooked(layer, hook):
-        x_in = x.detach().clone().requires_grad_(with_grad)
-        logits = _forward(model, x_in)
+    with _eval_mode(model), torch.no_grad(), _hooked(layer, hook):
+        logits = _forward(model, x.detach())
         target = _check_target(target, logits)
         validate.finite(logits.detach(), "the model's logits", "image")
         y = logits.gather(1, target[:, None]).squeeze(1)
-        if with_grad:
-            y.sum().backward()
+        dB = _gradient(y, store["leaf"]) if with_grad else None
     validate.finite(store["B"], f"the activations B of {type(layer).__name__}", "image")
-    return Capture(x=x, B=store["B"], dB=store.get("dB"), target=target, y=y.detach(),
+    return Capture(x=x, B=store["B"], dB=dB, target=target, y=y.detach(),
                    model=model, layer=layer)
+
+
+def _gradient(y: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``nabla_B sum(y)``; exactly 0 where (or if) ``y`` does not depend on ``B``."""
+    if not y.requires_grad:
+        return torch.zeros_like(B)
+    (g,) = torch.autograd.grad(y.sum(), B, allow_unused=True)
+    return torch.zeros_like(B) if g is None else g.detach()
 
 
 # ----------------------------------------------------------------------------- rules
@@ -170,25 +185,21 @@ def scorecam_weights(cap: Capture, batch_size: int = 64, progress: bool = False)
     a constant channel gives ``H^(v) = 0``. Scores are raw logits, as in Definition 7 and the
     ``grad-cam`` package (softmax is shift-invariant, so subtracting ``y_c(x)`` changes nothing).
     """
-    scores = _masked_scores(cap, lambda n: _unit_masks(cap.B[n], cap.x.shape[-2:]),
-                            batch_size, progress)
+    scores = _masked_scores(cap, lambda n, v: _unit_masks(cap.B[n, v], cap.x.shape[-2:]),
+                            batch_size, progress, desc="ScoreCAM")
     return torch.softmax(scores - cap.y[:, None], dim=1)
 
 
-def ablationcam_weights(cap: Capture, batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+def ablationcam_weights(cap: Capture, batch_size: int = 64, progress: bool = False,
+                        tail_only: bool = True) -> torch.Tensor:
     """AblationCAM (Definition 8): ``alpha_v = (y - y_v) / y`` with ``y_v`` the score when
-    ``B^(v)`` is set to zero. (As defined, a negative ``y`` flips every sign.)"""
-    N, V = cap.B.shape[:2]
-    ablated = torch.empty(N, V)
-    for n in tqdm(range(N), disable=not progress, desc="AblationCAM"):
-        for start in range(0, V, batch_size):
-            chans = torch.arange(start, min(start + batch_size, V))
-            keep = torch.ones(len(chans), V, 1, 1)
-            keep[torch.arange(len(chans)), chans] = 0
-            replace = lambda _m, _i, out: out * keep.to(out)  # noqa: E731
-            with torch.no_grad(), _eval_mode(cap.model), _hooked(cap.layer, replace):
-                logits = cap.model(cap.x[n:n + 1].expand(len(chans), *cap.x.shape[1:]))
-            ablated[n, chans] = logits[:, cap.target[n]].float().cpu()
+    ``B^(v)`` is set to zero. (As defined, a negative ``y`` flips every sign.)
+
+    Only the network after the layer runs, ``V`` times per image, where the model can be split
+    there (:func:`camwalls_lib.perturb.split_at`); ``tail_only=False`` runs ``V`` full
+    forward passes instead (same numbers, the reference).
+    """
+    ablated, _ = perturb.ablation_scores(cap, batch_size, progress, tail_only)
     y = cap.y.float().cpu()[:, None]
     return ((y - ablated) / torch.where(y == 0, 1, y)).to(cap.B)
 
@@ -251,7 +262,16 @@ class Method:
     weights: Callable[..., torch.Tensor]
     needs_grad: bool = True
     activations: Callable[[torch.Tensor], torch.Tensor] = lambda B: B
-    options: tuple[str, ...] = ()
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The rule's keyword options, read from its signature (all but ``cap``)."""
+        return _keywords(self.weights)[1:]
+
+
+def _keywords(fn) -> tuple[str, ...]:
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds)
 
 
 _RULES: dict[str, Method] = {
@@ -261,13 +281,10 @@ _RULES: dict[str, Method] = {
     "xgradcam": Method("XGradCAM", xgradcam_weights),
     "hirescam": Method("HiResCAM", hirescam_weights),
     "layercam": Method("LayerCAM", layercam_weights),
-    "scorecam": Method("ScoreCAM", scorecam_weights, needs_grad=False,
-                       options=("batch_size", "progress")),
-    "ablationcam": Method("AblationCAM", ablationcam_weights, needs_grad=False,
-                          options=("batch_size", "progress")),
+    "scorecam": Method("ScoreCAM", scorecam_weights, needs_grad=False),
+    "ablationcam": Method("AblationCAM", ablationcam_weights, needs_grad=False),
     "eigencam": Method("EigenCAM", eigencam_weights, needs_grad=False, activations=centred),
-    "opticam": Method("Opti-CAM", opticam_weights, needs_grad=False,
-                      options=("steps", "lr", "progress")),
+    "opticam": Method("Opti-CAM", opticam_weights, needs_grad=False),
 }
 _POLY = {"pcam+": "PCAM+", "pcam-": "PCAM-", "pcam±": "PCAM±"}
 
@@ -313,19 +330,103 @@ def compute(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
     -------
     ``[N, h, w]`` non-negative maps (Poly-CAM: at the resolution of its finest layer).
     """
-    _check_options(options)
-    if callable(method):
-        rule = Method(getattr(method, "__name__", "custom"), method)
-    else:
-        name = _method_name(method)
-        if name in _POLY:
-            return polycam(model, x, target, layer, variant=name[4:], **options)
-        rule = _RULES[name]
-        unknown = set(options) - set(rule.options)
-        if unknown:
-            raise TypeError(f"{rule.label} takes no option(s) {sorted(unknown)}; "
-                            f"it accepts {list(rule.options) or 'none'}.")
+    name, rule = _rule(method)
+    _check_options(None if callable(method) else name, options)
+    if rule is None:
+        return polycam(model, x, target, layer, variant=name[4:], **options)
     cap = capture(model, x, target, layer, with_grad=rule.needs_grad)
+    return _apply(rule, cap, options)
+
+
+def compute_many(methods, model: nn.Module, x: torch.Tensor, target=None, layer=None,
+                 method_options: dict | None = None, seconds: dict | None = None,
+                 progress: bool = False, **common) -> dict[str, torch.Tensor]:
+    """:func:`compute` for several methods on the same images: ``{name: [N, h, w]}``.
+
+    One capture at ``layer`` -- one forward pass, and one backward pass if any method needs
+    the gradient -- serves every single-layer method (GradCAM, GradCAM++, XGradCAM, HiResCAM,
+    LayerCAM, CAM, EigenCAM, and the activations of ScoreCAM, AblationCAM, Opti-CAM);
+    Poly-CAM captures its own layers. Names are canonical (``"gradcam++"``) or, for your own
+    rules, their function names.
+
+    ``method_options``: ``{name: {option: value}}`` for one method each; ``common``: options
+    (e.g. ``batch_size=32``) given to every method whose rule accepts them
+    (:func:`options_of`). ``seconds``: a dict filled with each method's time (the shared
+    capture split evenly among the methods using it). ``progress``: a bar over the methods.
+    """
+    method_options = {_key(k): v for k, v in (method_options or {}).items()}
+    rules = [_rule(m) for m in methods]
+    options = {}
+    for (name, rule), method in zip(rules, methods):
+        accepted = options_of(method)
+        options[name] = {**{k: v for k, v in common.items() if k in accepted},
+                         **method_options.get(name, {})}
+        if not callable(method):
+            _check_options(name, options[name])
+    single = [rule for _, rule in rules if rule is not None]
+    cap, shared = None, 0.0
+    if single:
+        start = time.perf_counter()
+        cap = capture(model, x, target, layer, with_grad=any(r.needs_grad for r in single))
+        shared = (time.perf_counter() - start) / len(single)
+    maps, times = {}, {}
+    for name, rule in tqdm(rules, disable=not progress, desc="methods"):
+        start = time.perf_counter()
+        maps[name] = (polycam(model, x, target, None, variant=name[4:], **options[name])
+                      if rule is None else _apply(rule, cap, options[name]))
+        times[name] = time.perf_counter() - start + (shared if rule is not None else 0.0)
+    if seconds is not None:
+        seconds.update(times)
+    return maps
+
+
+def options_of(method) -> tuple[str, ...]:
+    """The options :func:`compute` accepts for ``method`` (a name or your own rule), read
+    from the signature of the function that implements it."""
+    if callable(method):
+        return _keywords(method)[1:]
+    name, rule = _rule(method)
+    if rule is None:
+        return tuple(k for k in _keywords(polycam)
+                     if k not in ("model", "x", "target", "layers", "variant"))
+    return rule.options
+
+
+def _rule(method) -> tuple[str, Method | None]:
+    """``(name, Method)``; the Method is None for Poly-CAM (several layers, :func:`polycam`)."""
+    if callable(method):
+        name = getattr(method, "__name__", "custom")
+        return name, Method(name, method)
+    name = _method_name(method)
+    return name, _RULES.get(name)
+
+
+def _key(method) -> str:
+    """The name ``method`` is listed under: canonical for ours, as given for your own."""
+    if callable(method):
+        return getattr(method, "__name__", "custom")
+    try:
+        return _method_name(method)
+    except ValueError:
+        return str(method)
+
+
+def _check_options(name: str | None, options: dict) -> None:
+    """The options a method accepts (read from its rule's signature; ``name`` None: a user's
+    rule, not checked) and counts that must be positive ints (``batch_size``, ``steps``)."""
+    if name is not None:
+        accepted = options_of(name)
+        unknown = set(options) - set(accepted)
+        if unknown:
+            raise TypeError(f"{LABELS[name]} takes no option(s) {sorted(unknown)}; "
+                            f"it accepts {list(accepted) or 'none'}.")
+    for key in ("batch_size", "steps"):
+        if key in options:
+            validate.positive_int(options[key], key)
+
+
+def _apply(rule: Method, cap: Capture, options: dict) -> torch.Tensor:
+    """The map of one rule on a capture: ``[N, h, w]``."""
     alpha = rule.weights(cap, **options)
     if alpha.shape not in (cap.B.shape[:2], cap.B.shape):
         raise ValueError(f"{rule.label}'s weights have shape {tuple(alpha.shape)}; a weighting "
@@ -333,13 +434,6 @@ def compute(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
                          f"{tuple(cap.B.shape)}.")
     return validate.finite(combine(alpha, rule.activations(cap.B)), f"{rule.label}'s map",
                            "image")
-
-
-def _check_options(options: dict) -> None:
-    """Counts among the options are positive ints (``batch_size``, Opti-CAM's ``steps``)."""
-    for key in ("batch_size", "steps"):
-        if key in options:
-            validate.positive_int(options[key], key)
 
 
 def combine(alpha: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -355,6 +449,15 @@ def saliency(method, model: nn.Module, x: torch.Tensor, target=None, layer=None,
     """:func:`compute`, upsampled to the input size and min-max normalised: ``[N, H, W]``
     in [0, 1] -- what a user looks at (the right panel of the paper's Figure 1)."""
     return normalize(upsample(compute(method, model, x, target, layer, **options), x.shape[-2:]))
+
+
+def saliency_many(methods, model: nn.Module, x: torch.Tensor, target=None, layer=None,
+                  **options) -> dict[str, torch.Tensor]:
+    """:func:`compute_many` (one capture for all), each map upsampled and normalised like
+    :func:`saliency`: ``{name: [N, H, W]}`` in [0, 1]. ``options`` as for
+    :func:`compute_many` (``method_options``, ``seconds``, ``progress``, ``batch_size`` ...)."""
+    raw = compute_many(methods, model, x, target, layer, **options)
+    return {name: normalize(upsample(maps, x.shape[-2:])) for name, maps in raw.items()}
 
 
 def upsample(maps: torch.Tensor, size, mode: str = "bilinear",
@@ -420,7 +523,7 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
     """
     if variant not in ("+", "-", "±"):
         raise ValueError(f"Poly-CAM variant must be '+', '-' or '±', got {variant!r}.")
-    validate.positive_int(batch_size, "batch_size")
+    perturb.check_batch_size(batch_size)
     x = validate.images(x)
     if layers is None:
         layers = getattr(model, "poly_layers", None) or [resolve_layer(model, None)]
@@ -443,11 +546,12 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
 
 
 def _poly_weights(cap, p_x, variant, batch_size, progress):
-    u = lambda n: _unit_masks(cap.B[n], cap.x.shape[-2:])  # noqa: E731
-    prob = lambda masks: _masked_scores(cap, masks, batch_size, progress, softmax=True)  # noqa: E731
+    u = lambda n, v: _unit_masks(cap.B[n, v], cap.x.shape[-2:])  # noqa: E731
+    prob = lambda masks: _masked_scores(cap, masks, batch_size, progress,  # noqa: E731
+                                        softmax=True, desc="Poly-CAM")
     if variant == "+":
         return prob(u)
-    hidden = prob(lambda n: 1 - u(n))
+    hidden = prob(lambda n, v: 1 - u(n, v))
     if variant == "-":
         return (p_x[:, None] - hidden).clamp(min=0)
     return (p_x[:, None] + prob(u) - hidden).clamp(min=0)
@@ -469,20 +573,18 @@ def _unit_masks(B: torch.Tensor, size) -> torch.Tensor:
     return normalize(upsample(B[None], size)[0])
 
 
-def _masked_scores(cap: Capture, masks_of: Callable[[int], torch.Tensor], batch_size: int,
-                   progress: bool, softmax: bool = False) -> torch.Tensor:
-    """Target score of ``x_n * m`` for every mask ``m`` in ``masks_of(n) [V, H, W]``: ``[N, V]``."""
-    N, V = cap.B.shape[:2]
-    scores = torch.empty(N, V)
-    for n in tqdm(range(N), disable=not progress, desc="masked passes"):
-        masks = masks_of(n)
-        for start in range(0, V, batch_size):
-            chunk = masks[start:start + batch_size]
-            with torch.no_grad(), _eval_mode(cap.model):
-                logits = cap.model(cap.x[n:n + 1] * chunk[:, None])
-            if softmax:
-                logits = torch.softmax(logits, 1)
-            scores[n, start:start + len(chunk)] = logits[:, cap.target[n]].float().cpu()
+def _masked_scores(cap: Capture, masks_of: Callable[[int, torch.Tensor], torch.Tensor],
+                   batch_size: int, progress: bool, softmax: bool = False,
+                   desc: str = "masked passes") -> torch.Tensor:
+    """Target score of ``x_n * m`` for the masks ``masks_of(n, v) [len(v), H, W]`` of
+    channels ``v``: ``[N, V]``. Masks are built ``batch_size`` at a time; channels with the
+    same map (hence the same mask) run once."""
+    def chunk_logits(n, chans):
+        return cap.model(cap.x[n:n + 1] * masks_of(n, chans)[:, None])
+
+    with _eval_mode(cap.model):
+        scores = perturb.target_scores(*cap.B.shape[:2], cap.target, chunk_logits, batch_size,
+                                       progress, softmax, desc, perturb.first_equal(cap.B))
     return scores.to(cap.B)
 
 
@@ -552,22 +654,3 @@ def _method_name(method: str) -> str:
     if key not in METHODS:
         raise ValueError(f"Unknown CAM method {method!r}; choose one of {', '.join(METHODS)}.")
     return key
-
-
-@contextlib.contextmanager
-def _hooked(layer: nn.Module, hook):
-    handle = layer.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module):
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)

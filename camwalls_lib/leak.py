@@ -13,12 +13,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from . import cams, validate
 from .metrics import gaussian_blur, mu
@@ -41,7 +39,8 @@ composites). Not computed here: these are the authors' numbers."""
 
 @dataclass
 class LeakTable:
-    """``mu[method]``: ``[N]`` leak of each image's map; ``seconds[method]``: time spent;
+    """``mu[method]``: ``[N]`` leak of each image's map; ``seconds[method]``: time spent
+    (the one capture the single-layer methods share is split evenly among them);
     ``maps[method]``: the ``[N, H, W]`` maps themselves when asked for (``keep_maps=True``);
     ``fingerprint``: what was computed (model weights, images, methods, options)."""
 
@@ -118,7 +117,10 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
     target : None explains each image's predicted class, as the paper does.
     layer : the explained layer for single-layer methods; Poly-CAM always uses its own
         ``model.poly_layers`` (or the default CAM layer).
-    batch_size : images per call (and masked passes per batch for perturbation methods).
+    batch_size : images per call (a positive int), also given to every method that takes a
+        ``batch_size`` (forward passes per batch: ScoreCAM, AblationCAM, Poly-CAM). On each
+        batch of images one capture serves every single-layer method
+        (:func:`cams.compute_many`).
     cache : a CSV path; if it holds the result of the same computation (same model weights,
         images, dead zone, methods, targets and options: see ``fingerprint``; one row per
         image; rows matching their checksum) it is read instead of recomputed. A stale or
@@ -144,19 +146,20 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
         table = _read_cache(Path(cache), key, names, len(x))
         if table is not None:
             return table
-    table = LeakTable({}, fingerprint=key)
-    for method, name in tqdm(list(zip(methods, names)), disable=not progress, desc="methods"):
-        options = dict(method_options.get(name, {}))
-        if name in {"scorecam", "ablationcam", "pcam+", "pcam-", "pcam±"}:
-            options.setdefault("batch_size", batch_size)
-        start = time.perf_counter()
-        maps = [cams.saliency(method, model, x[i:i + batch_size],
-                              None if target is None else _slice(target, i, batch_size),
-                              None if name.startswith("pcam") else layer, **options)
-                for i in range(0, len(x), batch_size)]
-        maps = torch.cat(maps)
+    table = LeakTable({}, fingerprint=key, seconds=dict.fromkeys(names, 0.0))
+    parts = {name: [] for name in names}
+    for i in range(0, len(x), batch_size):
+        seconds = {}
+        maps = cams.saliency_many(methods, model, x[i:i + batch_size],
+                                  None if target is None else _slice(target, i, batch_size),
+                                  layer, method_options=method_options, seconds=seconds,
+                                  progress=progress, batch_size=batch_size)
+        for name in names:
+            parts[name].append(maps[name])
+            table.seconds[name] += seconds[name]
+    for name in names:
+        maps = torch.cat(parts[name])
         table.mu[name] = mu(maps, dead_zone)
-        table.seconds[name] = time.perf_counter() - start
         if keep_maps:
             table.maps[name] = maps
     if cache is not None:

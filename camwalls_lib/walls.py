@@ -101,9 +101,11 @@ class WalledLinear(nn.Linear):
     """A dense layer reading a flattened ``[C, h, w]`` map, blind to the walled positions.
 
     ``forward(x)`` computes ``x @ (W * M).T + b`` with ``M`` the wall mask broadcast over
-    channels and outputs. Because the mask is inside the forward pass, the effective weights
-    behind the wall are exactly 0 whatever happens to ``W``; the gradient reaching ``W`` there
-    is exactly 0 too, so SGD (momentum, weight decay) and Adam leave ``W`` at 0 as well.
+    channels and outputs, as ``(x * M) @ W.T + b`` (the same products, without building a
+    masked copy of ``W`` at every call). Because the mask is inside the forward pass, the
+    effective weights behind the wall are exactly 0 whatever happens to ``W``; the gradient
+    reaching ``W`` there is exactly 0 too, so SGD (momentum, weight decay) and Adam leave ``W``
+    at 0 as well.
 
     Shapes: ``x [N, C*h*w] -> [N, out_features]``.
     """
@@ -124,7 +126,7 @@ class WalledLinear(nn.Linear):
         self.weight.mul_(self.weight_mask.to(self.weight.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight * self.weight_mask.to(self.weight.dtype), self.bias)
+        return F.linear(x * self.weight_mask.to(x.dtype), self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, feature_shape={self.feature_shape}, wall={self.wall}"
