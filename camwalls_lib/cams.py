@@ -523,7 +523,7 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
     """
     if variant not in ("+", "-", "±"):
         raise ValueError(f"Poly-CAM variant must be '+', '-' or '±', got {variant!r}.")
-    perturb.check_batch_size(batch_size)
+    validate.positive_int(batch_size, "batch_size")
     x = validate.images(x)
     if layers is None:
         layers = getattr(model, "poly_layers", None) or [resolve_layer(model, None)]

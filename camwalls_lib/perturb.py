@@ -26,18 +26,12 @@ import torch.fx
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-__all__ = ["check_batch_size", "target_scores", "first_equal", "Split", "split_at",
+from . import validate
+
+__all__ = ["target_scores", "first_equal", "Split", "split_at",
            "ablation_scores", "eval_mode", "hooked"]
 
 log = logging.getLogger("camwalls")
-
-
-def check_batch_size(batch_size) -> int:
-    """``batch_size`` if it is a positive int, else a ValueError saying what to pass."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int (forward passes per batch), got "
-                         f"{batch_size!r}; pass e.g. batch_size=32 (smaller uses less memory).")
-    return batch_size
 
 
 def target_scores(N: int, V: int, target: torch.Tensor,
@@ -52,7 +46,7 @@ def target_scores(N: int, V: int, target: torch.Tensor,
     scores the target's probability instead of its logit. Runs without gradients; call it
     inside :func:`eval_mode`.
     """
-    check_batch_size(batch_size)
+    validate.positive_int(batch_size, "batch_size")
     scores = torch.zeros(N, V)
     with torch.no_grad():
         for n in tqdm(range(N), disable=not progress, desc=desc):
@@ -131,7 +125,7 @@ def ablation_scores(cap, batch_size: int, progress: bool = False,
     logger: a warning when it falls back to full passes). ``tail_only=False`` forces full
     passes (the reference the tail is checked against).
     """
-    check_batch_size(batch_size)
+    validate.positive_int(batch_size, "batch_size")
     model, layer, x, B = cap.model, cap.layer, cap.x, cap.B
     N, V = B.shape[:2]
     split = split_at(model, layer, cap) if tail_only else Split("full", reason="tail_only=False")
