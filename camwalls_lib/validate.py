@@ -54,13 +54,14 @@ def finite(t: torch.Tensor, name: str, what: str = "image") -> torch.Tensor:
     along dimension 0) and how many there are."""
     if not (t.is_floating_point() or t.is_complex()) or t.numel() == 0:
         return t
-    bad = ~torch.isfinite(t)
+    values = t.detach()                 # a check, not part of the graph (no autograd warning)
+    bad = ~torch.isfinite(values)
     if not bool(bad.any()):
         return t
     if t.dim() == 0:
-        raise ValueError(f"{name} is {t.item()}: it must be a finite number.")
+        raise ValueError(f"{name} is {values.item()}: it must be a finite number.")
     per_item = bad.reshape(t.shape[0], -1).any(1).nonzero().flatten().tolist()
-    kinds = "NaN" if bool(t[bad].isnan().all()) else "NaN or inf"
+    kinds = "NaN" if bool(values[bad].isnan().all()) else "NaN or inf"
     raise ValueError(f"{name} holds {kinds} values in {what} {per_item[0]}"
                      + (f" (and {len(per_item) - 1} more: {per_item[1:6]})" if len(per_item) > 1
                         else "")
@@ -84,7 +85,7 @@ def images(x, name: str = "x", unit_range: bool = False) -> torch.Tensor:
                          f"{name}.float() / 255.")
     finite(x, name)
     if unit_range:
-        lo, hi = float(x.amin()), float(x.amax())
+        lo, hi = float(x.detach().amin()), float(x.detach().amax())
         if lo < -1e-3 or hi > 1 + 1e-3:        # slack for rounding, e.g. a blurred image
             scale = " (it looks like 0-255 pixels: divide by 255)" if hi > 1.5 else ""
             raise ValueError(f"{name} must hold pixel values in [0, 1], got [{lo:.3g}, {hi:.3g}]"
