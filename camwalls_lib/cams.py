@@ -579,8 +579,10 @@ def _masked_scores(cap: Capture, masks_of: Callable[[int, torch.Tensor], torch.T
     """Target score of ``x_n * m`` for the masks ``masks_of(n, v) [len(v), H, W]`` of
     channels ``v``: ``[N, V]``. Masks are built ``batch_size`` at a time; channels with the
     same map (hence the same mask) run once."""
+    run = perturb.channels_last(cap.model)
+
     def chunk_logits(n, chans):
-        return cap.model(cap.x[n:n + 1] * masks_of(n, chans)[:, None])
+        return run(cap.x[n:n + 1] * masks_of(n, chans)[:, None])
 
     with _eval_mode(cap.model):
         scores = perturb.target_scores(*cap.B.shape[:2], cap.target, chunk_logits, batch_size,

@@ -179,3 +179,51 @@ def test_leak_table_captures_once_per_batch_of_images(monkeypatch):
                        progress=False)
     assert len(calls) == 2                       # 3 images in batches of 2
     assert list(table.mu) == methods and all(len(v) == 3 for v in table.mu.values())
+
+
+class Viewed(nn.Module):
+    """Flattens with ``.view``, which a channels-last tensor cannot take."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.relu = nn.Conv2d(3, 5, 3, padding=1), nn.ReLU()
+        self.fc = nn.Linear(5 * 8 * 8, 4)
+
+    def forward(self, x):
+        h = self.relu(self.conv(x))
+        return self.fc(h.view(h.shape[0], -1))
+
+
+def test_scorecam_passes_run_channels_last():
+    model, x = _models()["features/classifier"]
+    layouts = []
+    first_conv = model.features[0]
+    handle = first_conv.register_forward_pre_hook(
+        lambda m, i: layouts.append(i[0].is_contiguous(memory_format=torch.channels_last)))
+    cams.compute("scorecam", model, x[:1], batch_size=8)
+    handle.remove()
+    assert layouts[0] is False and all(layouts[1:]) and len(layouts) > 1   # capture, then passes
+
+
+@pytest.mark.parametrize("name", ["features/classifier", "fx"])
+def test_channels_last_gives_the_models_logits(name):
+    model, x = _models()[name]
+    model.eval()                                         # no dropout: one function of x
+    with torch.no_grad():
+        torch.testing.assert_close(perturb.channels_last(model)(x), model(x),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_that_rejects_channels_last_gets_its_own_layout():
+    torch.manual_seed(0)
+    model, x = Viewed(), torch.rand(2, 3, 8, 8)
+    run = perturb.channels_last(model)
+    with torch.no_grad():
+        torch.testing.assert_close(run(x), model(x))
+        torch.testing.assert_close(run(x), model(x))       # remembered: no second failure
+    flat = Doubled()                                     # the same network, flattened safely
+    flat.features[0].load_state_dict(model.conv.state_dict())
+    flat.classifier[1].load_state_dict(model.fc.state_dict())
+    flat.forward = lambda x: flat.classifier(flat.features(x))
+    torch.testing.assert_close(cams.compute("scorecam", model, x, layer=model.relu),
+                               cams.compute("scorecam", flat, x, layer=flat.features[1]))
