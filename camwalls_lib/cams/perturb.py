@@ -2,7 +2,8 @@
 
 A perturbation method scores ``V`` variants of each image: ``y_c`` of the input masked by each
 channel (ScoreCAM, Poly-CAM) or of the network with each channel of ``B`` set to zero
-(AblationCAM). :func:`target_scores` is the one loop they share: image by image, ``batch_size``
+(AblationCAM). :func:`target_scores` is the one loop they share (:func:`masked_scores` for
+the masked inputs, :func:`ablation_scores` for the zeroed channels): image by image, ``batch_size``
 variants at a time, so memory grows with ``batch_size``, not with ``V``; identical variants
 (channels with the same map, e.g. the ones a ReLU left at 0: :func:`first_equal`) run once.
 
@@ -16,7 +17,6 @@ the model's own scores.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Callable
@@ -26,10 +26,11 @@ import torch.fx
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from . import validate
+from .. import validate
+from ..helpers import eval_mode, hooked
 
-__all__ = ["target_scores", "first_equal", "Split", "split_at",
-           "ablation_scores", "eval_mode", "hooked"]
+__all__ = ["target_scores", "masked_scores", "first_equal", "Split", "split_at",
+           "ablation_scores"]
 
 log = logging.getLogger("camwalls")
 
@@ -58,6 +59,22 @@ def target_scores(N: int, V: int, target: torch.Tensor,
                 scores[n, chunk] = logits[:, target[n]].float().cpu()
             scores[n] = scores[n, first]
     return scores
+
+
+def masked_scores(cap, masks_of: Callable[[int, torch.Tensor], torch.Tensor], batch_size: int,
+                  progress: bool = False, softmax: bool = False,
+                  desc: str = "masked passes") -> torch.Tensor:
+    """Target score of ``x_n * m`` for the masks ``masks_of(n, v) [len(v), H, W]`` of
+    channels ``v``, for a capture ``cap`` (:class:`camwalls_lib.cams.Capture`): ``[N, V]``.
+    Masks are built ``batch_size`` at a time; channels with the same map (hence the same
+    mask) run once. ScoreCAM's and Poly-CAM's passes."""
+    def chunk_logits(n, chans):
+        return cap.model(cap.x[n:n + 1] * masks_of(n, chans)[:, None])
+
+    with eval_mode(cap.model):
+        scores = target_scores(*cap.B.shape[:2], cap.target, chunk_logits, batch_size,
+                               progress, softmax, desc, first_equal(cap.B))
+    return scores.to(cap.B)
 
 
 def first_equal(B: torch.Tensor) -> torch.Tensor:
@@ -233,24 +250,3 @@ def _reproduces(run, earlier, cap) -> bool:
     out = out.gather(1, cap.target[:, None])[:, 0]
     scale = float(cap.y.abs().max().clamp_min(1e-12))
     return torch.allclose(out, cap.y, rtol=1e-4, atol=1e-4 * scale)
-
-
-@contextlib.contextmanager
-def hooked(layer: nn.Module, hook):
-    """``layer`` with a forward ``hook(module, inputs, output)`` for the duration."""
-    handle = layer.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """``model`` in eval mode for the duration; its previous mode restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)

@@ -24,15 +24,15 @@ import time
 
 import torch
 
-from . import cams
-from .feedback import verdict
-from .leak import LeakTable
-from .metrics import mu
-from .vit import Attention, WalledViT
+from .. import cams
+from ..helpers import eval_mode, resolve_target
+from ..metrics import mu
+from ..metrics.leak import LeakTable
+from ..networks.vit import Attention, WalledViT
 
 __all__ = ["EXPLAINERS", "LABELS", "POSITIONWISE", "attention_weights", "class_attention",
            "rollout", "chefer", "explain", "patch_upsample", "saliency", "leak_table",
-           "leak_markdown", "output_token_gradient", "check_blind_explainers"]
+           "leak_markdown", "output_token_gradient"]
 
 EXPLAINERS: tuple[str, ...] = ("gradcam", "hirescam", "layercam", "attention", "rollout",
                                "chefer")
@@ -60,16 +60,6 @@ def _keeping_attention(model: WalledViT):
             layer.keep, layer.attn = False, None
 
 
-def _target(target, logits: torch.Tensor) -> torch.Tensor:
-    """``[N]`` classes: the prediction (None), one index for all, or one per image."""
-    if target is None:
-        return logits.argmax(1)
-    target = torch.as_tensor(target).long().reshape(-1).expand(len(logits))
-    if (target < 0).any() or (target >= logits.shape[1]).any():
-        raise ValueError(f"target {target.tolist()} out of range for {logits.shape[1]} classes.")
-    return target
-
-
 def attention_weights(model: WalledViT, x: torch.Tensor, target=None, with_grad: bool = True):
     """One forward (and backward) pass recording every block's attention.
 
@@ -80,19 +70,14 @@ def attention_weights(model: WalledViT, x: torch.Tensor, target=None, with_grad:
     if not isinstance(model, WalledViT):
         raise TypeError(f"attention explainers need a camwalls_lib.vit.WalledViT, got "
                         f"{type(model).__name__}.")
-    was_training = model.training
-    model.eval()
     grad_mode = torch.enable_grad() if with_grad else torch.no_grad()
-    try:
-        with _keeping_attention(model) as layers, grad_mode:
-            logits = model(x)
-            target = _target(target, logits)
-            if with_grad:
-                logits.gather(1, target[:, None]).sum().backward()
-            A = [layer.attn.detach() for layer in layers]
-            dA = [layer.attn.grad.detach() for layer in layers] if with_grad else None
-    finally:
-        model.train(was_training)
+    with eval_mode(model), _keeping_attention(model) as layers, grad_mode:
+        logits = model(x)
+        target = resolve_target(target, logits)
+        if with_grad:
+            logits.gather(1, target[:, None]).sum().backward()
+        A = [layer.attn.detach() for layer in layers]
+        dA = [layer.attn.grad.detach() for layer in layers] if with_grad else None
     return A, dA, target
 
 
@@ -209,29 +194,8 @@ def output_token_gradient(model: WalledViT, x: torch.Tensor, target=None) -> tor
     The head reads ``norm(t[:, 0])`` only, so every patch token's gradient is exactly 0: a
     CAM method explaining the last block's *output* has nothing to weigh.
     """
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            t = model.tokens(x).detach().requires_grad_(True)
-            logits = model.head(model.norm(t[:, 0]))
-            logits.gather(1, _target(target, logits)[:, None]).sum().backward()
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.enable_grad():
+        t = model.tokens(x).detach().requires_grad_(True)
+        logits = model.head(model.norm(t[:, 0]))
+        logits.gather(1, resolve_target(target, logits)[:, None]).sum().backward()
     return t.grad
-
-
-def check_blind_explainers(table: LeakTable, answer) -> bool:
-    """Exercise check: ``answer`` = the explainers (names of :data:`EXPLAINERS`) whose map put
-    exactly nothing in the dead zone of any image of ``table`` (from :func:`leak_table`)."""
-    truth = {m for m in EXPLAINERS if float(table.mu[LABELS[m]].max()) == 0.0}
-    unknown = set(answer) - set(EXPLAINERS)
-    if unknown:
-        raise ValueError(f"Unknown explainer(s) {sorted(unknown)}; choose from {EXPLAINERS}.")
-    return verdict(
-        set(answer) == truth,
-        "every explainer but GradCAM: HiResCAM and LayerCAM weigh each patch by its own "
-        "gradient, exactly 0 behind the wall, and the three attention maps are built from "
-        "attention weights on walled keys, which the mask sets to exactly 0.",
-        "look for mu = 0.0 +- 0.0 -- exactly zero -- and ask which explainers use one number "
-        "for all patches of a channel.")

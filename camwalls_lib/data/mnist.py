@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import validate
+from .. import validate
 
 __all__ = ["Digits", "load_mnist", "mnist_dirs"]
 

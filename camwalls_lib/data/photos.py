@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import validate
+from .. import validate
 
 __all__ = ["stack_pair", "shift_down", "offline_photos", "photo_views", "square_crop",
            "mixed_composites", "same_photo_composites", "PHOTO_LABELS", "PHOTO_SOURCES"]

@@ -32,12 +32,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import cams
-from .data import Digits
-from .feedback import verdict
-from .metrics import mu
+from .mnist import Digits
 
-__all__ = ["Stacked", "stack_digits", "bands", "check_trusted_methods", "check_zero_leak_rule"]
+__all__ = ["Stacked", "stack_digits", "bands"]
 
 
 @dataclass
@@ -219,37 +216,3 @@ def stack_digits(digits: Digits, dead_zone: torch.Tensor, n: int = 500, seed: in
                    dead_box=torch.stack(dboxes), index=torch.tensor(idx),
                    dead_zone=dead_zone.clone(),
                    source=f"{n} {what} built from {digits.source}")
-
-
-# ----------------------------------------------------------------------------- exercises
-
-def check_trusted_methods(table, answer) -> bool:
-    """Exercise check: ``answer`` = the methods whose map put *nothing* in the dead zone of any
-    image of ``table`` (a :class:`camwalls_lib.leak.LeakTable`)."""
-    truth = {m for m, v in table.mu.items() if float(v.max()) == 0.0}
-    given = {cams._method_name(a) for a in answer}
-    return verdict(
-        given == truth,
-        f"{', '.join(cams.LABELS[m] for m in sorted(truth))}: their coefficient is local "
-        "(one number per channel *and position*, from the gradient there), and the gradient "
-        "behind the wall is exactly 0.",
-        "look for mu = 0.0 +- 0.0 in the table -- exactly zero, not small -- and ask which "
-        "weighting rules give a number per position rather than per channel.")
-
-
-def check_zero_leak_rule(rule, model, x: torch.Tensor, dead_zone: torch.Tensor) -> bool:
-    """Exercise check: ``rule(cap) -> alpha`` (``[N, V]`` or ``[N, V, h, w]``, see
-    :mod:`camwalls_lib.cams`) must give maps with mu = 0 on every image of ``x`` and a
-    non-zero map on at least 90 % of them (the all-zero map leaks nothing but says nothing)."""
-    cap = cams.capture(model, x)
-    alpha = rule(cap)
-    maps = cams.normalize(cams.upsample(cams.combine(alpha, cap.B), x.shape[-2:]))
-    leak = mu(maps, dead_zone)
-    alive = (maps.flatten(1).amax(1) > 0).float().mean()
-    return verdict(
-        bool(leak.max() == 0) and alive >= 0.9,
-        f"mu = 0 on all {len(x)} images and {100 * alive:.0f}% of the maps are non-zero: a "
-        "weight that is 0 wherever the gradient is 0 cannot reach behind the wall.",
-        f"max mu = {float(leak.max()):.3f}, non-zero maps {100 * alive:.0f}%. A coefficient "
-        "that is one number per channel paints the whole channel, dead zone included; make "
-        "alpha depend on the position, and vanish where nabla_B y is 0.")

@@ -16,7 +16,7 @@ animal stacked on top of the same animal"; it cannot be rebuilt, only loaded.
   folder of images read in sorted order, as their ``heatmap.load_dataset`` does).
 - :func:`offline_stackmix` -- a small STACK-MIX-like set from photos shipped inside installed
   packages, so the pipeline runs end to end offline (the two halves show different subjects).
-- :func:`imagenet_classes`, :func:`preprocess`, :func:`normalize_imagenet` -- shared helpers.
+- :func:`class_folders`, :func:`preprocess`, :func:`normalize_imagenet` -- shared helpers.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from torchvision.transforms import functional as TF
 from .photos import stack_pair
 
 __all__ = ["StackSet", "build_stackmix", "load_stack_folder", "offline_stackmix",
-           "imagenet_classes", "preprocess", "normalize_imagenet", "IMAGENET_MEAN",
+           "class_folders", "preprocess", "normalize_imagenet", "IMAGENET_MEAN",
            "IMAGENET_STD", "ANIMAL_CLASSES", "SPLIT_ROW", "IMAGE_EXTENSIONS"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -95,7 +95,7 @@ def normalize_imagenet(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-def imagenet_classes(root) -> list[tuple[str, int]]:
+def class_folders(root) -> list[tuple[str, int]]:
     """The class folders of an ImageNet-style folder and their ImageNet indices.
 
     Two layouts are understood: synset folders (``n01440764`` ...; sorted order is ImageNet's
@@ -136,7 +136,7 @@ def build_stackmix(val_dir, n_classes: int = 100, among: int = ANIMAL_CLASSES,
     Returns a :class:`StackSet` whose label is the shared class; with ``out_dir`` the images
     are also saved there (``StackSet.save``), in the layout :func:`load_stack_folder` reads.
     """
-    candidates = [(name, idx) for name, idx in imagenet_classes(val_dir) if idx < among]
+    candidates = [(name, idx) for name, idx in class_folders(val_dir) if idx < among]
     root = Path(val_dir)
     usable = [(name, idx) for name, idx in candidates if len(_images_in(root / name)) >= 2]
     if len(usable) < n_classes:

@@ -1,6 +1,5 @@
-"""How much a saliency map leaks, and how faithful it is.
+"""How faithful a saliency map is (how much it leaks is :func:`camwalls_lib.metrics.mu`).
 
-- :func:`mu` -- the paper's Eq. (7): the share (in l2 norm) of a map that lies in the dead zone.
 - :func:`insertion_deletion` -- Petsiuk et al.'s insertion / deletion AUC (Poly-CAM, Sec. 4.2).
 - :func:`confidence_change` -- average drop and increase in confidence when the image is
   multiplied by its explanation (the GradCAM++ report, Sec. 5).
@@ -13,43 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import validate
+from .. import validate
+from ..helpers import eval_mode, resolve_target
 
-__all__ = ["mu", "insertion_deletion", "confidence_change", "gaussian_blur"]
-
-
-def mu(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
-    """``mu(Lambda) = ||Lambda restricted to the dead zone||_2 / ||Lambda||_2`` per image.
-
-    Parameters
-    ----------
-    saliency : ``[N, H, W]`` or ``[H, W]`` non-negative maps at input resolution (upsample
-        first; mu is invariant to rescaling the map).
-    dead_zone : bool ``[H, W]``, True on the pixels the network cannot see. The paper's
-        ``Lambda_{171:224, :}`` (1-based, inclusive) is ``dead_zone[170:224] = True``.
-
-    Returns
-    -------
-    ``[N]`` (or a scalar) in [0, 1]; 0 for an all-zero map (it puts nothing in the dead zone).
-    A map holding NaN or inf is refused, naming its index (it is not a map that leaks nothing).
-    """
-    saliency = validate.tensor(saliency, "saliency", "[N, H, W]")
-    dead_zone = validate.tensor(dead_zone, "dead_zone", "bool [H, W]")
-    single = saliency.dim() == 2
-    s = saliency[None] if single else saliency
-    if s.dim() != 3:
-        raise ValueError(f"saliency must be [N, H, W] or [H, W], got {tuple(saliency.shape)}.")
-    if dead_zone.shape != s.shape[-2:] or dead_zone.dtype != torch.bool:
-        raise ValueError(f"dead_zone must be a bool mask of shape {tuple(s.shape[-2:])} (the "
-                         f"saliency's), got {dead_zone.dtype} {tuple(dead_zone.shape)}; upsample "
-                         "the map to the input size first (cams.upsample).")
-    if not s.is_floating_point():
-        s = s.float()
-    validate.finite(s, "saliency", "map")
-    total = s.flatten(1).norm(dim=1)
-    inside = s[:, dead_zone.to(s.device)].norm(dim=1)
-    out = torch.where(total > 0, inside / total.clamp_min(1e-30), 0)
-    return out[0] if single else out
+__all__ = ["insertion_deletion", "confidence_change", "gaussian_blur"]
 
 
 def insertion_deletion(model, x: torch.Tensor, saliency: torch.Tensor, target=None,
@@ -69,10 +35,8 @@ def insertion_deletion(model, x: torch.Tensor, saliency: torch.Tensor, target=No
     steps = validate.positive_int(steps, "steps")
     batch_size = validate.positive_int(batch_size, "batch_size")
     base = _baseline(x, baseline)
-    model_was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        target = _target(model(x), target)
+    with eval_mode(model), torch.no_grad():
+        target = resolve_target(target, model(x))
         N, (H, W) = x.shape[0], x.shape[-2:]
         order = saliency.flatten(1).argsort(dim=1, descending=True)
         counts = torch.linspace(0, H * W, steps + 1).round().long()
@@ -87,7 +51,6 @@ def insertion_deletion(model, x: torch.Tensor, saliency: torch.Tensor, target=No
                 probs = torch.cat([torch.softmax(model(images[i:i + batch_size]), 1)
                                    for i in range(0, steps + 1, batch_size)])
                 curves[kind][n] = probs[:, target[n]].float().cpu()
-    model.train(model_was_training)
     fractions = counts.float() / (H * W)
     return (torch.trapezoid(curves["insertion"], fractions, dim=1),
             torch.trapezoid(curves["deletion"], fractions, dim=1))
@@ -105,15 +68,12 @@ def confidence_change(model, x: torch.Tensor, saliency: torch.Tensor, target=Non
     Returns a dict with both numbers and the per-image ``Y`` and ``O``.
     """
     x, saliency = _check_pair(x, saliency)
-    model_was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         logits = model(x)
-        target = _target(logits, target)
+        target = resolve_target(target, logits)
         p = torch.softmax(logits, 1)
         Y = p.gather(1, target[:, None])[:, 0]
         O = torch.softmax(model(x * saliency[:, None]), 1).gather(1, target[:, None])[:, 0]
-    model.train(model_was_training)
     return {"average_drop": float(((Y - O).clamp(min=0) / Y).mean() * 100),
             "increase": float((O > Y).float().mean() * 100), "Y": Y, "O": O}
 
@@ -127,14 +87,6 @@ def _check_pair(x, saliency):
                          f"{tuple(saliency.shape)}; upsample the maps to the input size "
                          "(cams.saliency does).")
     return x, validate.finite(saliency, "saliency", "map")
-
-
-def _target(logits, target):
-    """The predicted class (``target=None``) or the checked ``target``, ``[N]``."""
-    validate.finite(logits, "the model's logits", "image")
-    if target is None:
-        return logits.argmax(1)
-    return validate.target(target, logits.shape[0], logits.shape[1], logits.device)
 
 
 def _baseline(x, baseline):

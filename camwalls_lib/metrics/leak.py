@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from . import cams, validate
-from .metrics import gaussian_blur, mu
+from .. import cams, validate
+from .faithfulness import gaussian_blur
+from .mu import mu
 
 __all__ = ["LeakTable", "leak_table", "fingerprint", "PAPER_TABLE1", "signed_map", "leak_birth",
            "UPSAMPLINGS"]
@@ -140,7 +141,7 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
                          f"{tuple(dead_zone.shape)}.")
     batch_size = validate.positive_int(batch_size, "batch_size")
     methods = methods or [m for m in cams.METHODS if m != "cam"]
-    names = [m.__name__ if callable(m) else cams._method_name(m) for m in methods]
+    names = [m.__name__ if callable(m) else cams.method_name(m) for m in methods]
     key = fingerprint(model, x, dead_zone, names, target, layer, method_options)
     if cache is not None and not keep_maps:
         table = _read_cache(Path(cache), key, names, len(x))

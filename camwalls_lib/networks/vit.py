@@ -29,9 +29,10 @@ import math
 import torch
 import torch.nn as nn
 
-from .mnist import Trained, cache_dir, load_split
-from .train import TensorLoader, evaluate, fit, load_checkpoint, resolve_device, save_checkpoint
-from .walls import Wall, attention_mask
+from ..helpers import cache_dir, resolve_device
+from ..training import TensorLoader, evaluate, fit, load_checkpoint, save_checkpoint
+from ..training.mnist import Trained, load_split
+from ..walls import Wall, attention_mask
 
 __all__ = ["PatchGrid", "Attention", "Block", "WalledViT", "ARCH", "RECIPE", "default_wall",
            "make_vit", "train_walled_vit", "parameter_count"]

@@ -2,7 +2,7 @@
 
 Nothing here is numerical approximation: every function builds exact symbolic expressions
 (small sizes, symbolic weights) so that a reader can *see* the identities of the paper hold,
-and every ``check_*`` function tells a student whether a sympy expression they wrote is right.
+and the checks of a student's sympy answers are in :mod:`camwalls_lib.book.exercises`.
 
 - CAM (Zhou et al.): :func:`cam_identity` -- a GAP + linear score is the sum (mean) of the
   class activation map.
@@ -18,19 +18,14 @@ and every ``check_*`` function tells a student whether a sympy expression they w
 from __future__ import annotations
 
 import itertools
-import random
 from dataclasses import dataclass
 
 import sympy as sp
 from sympy.stats import E, Normal, density, moment_generating_function, variance
 
-from .feedback import verdict
-
 __all__ = ["cam_identity", "gradcam_alpha_gap_linear", "SymbolicCNN", "symbolic_cnn",
            "sympy_alpha", "prop2_alpha", "prop2_agrees", "window_sums", "lemma9", "lemma10",
-           "lemma11", "appendix_d", "exact_expectation", "cam_symbols", "softmax_symbols",
-           "prop2_symbols", "theorem3_symbols", "check_cam_score", "check_softmax_alpha",
-           "check_prop2_l2", "check_alpha_variance", "check_cantelli"]
+           "lemma11", "appendix_d", "exact_expectation", "tau"]
 
 tau = sp.Symbol("tau", positive=True)
 """The standard deviation of Theorem 3's initialisation."""
@@ -313,182 +308,3 @@ def exact_expectation() -> dict:
     h, w, H_, W_, n = sp.symbols("h w hprime wprime norm_m", positive=True)
     return {"K": K, "V": V, "chi_mean": chi_mean, "g": g,
             "expectation": tau**2 * n * sp.sqrt(H_ * W_) * g / (2 * h * w * sp.sqrt(sp.pi))}
-
-
-# ----------------------------------------------------------------------------- exercises
-
-def _sym(expr, allowed: dict, what: str):
-    """sympify a student's answer (expression or string) with the exercise's symbols."""
-    if isinstance(expr, str):
-        try:
-            expr = sp.parse_expr(expr, local_dict=dict(allowed))
-        except Exception as e:  # noqa: BLE001 -- any parse error is the student's to fix
-            raise ValueError(f"Could not read {expr!r} as a sympy expression: {e}") from None
-    try:
-        expr = sp.sympify(expr)
-    except (sp.SympifyError, TypeError) as e:
-        raise TypeError(f"{what} must be a sympy expression (or a string), got "
-                        f"{type(expr).__name__}.") from e
-    return expr
-
-
-def _equal(expr, ref, allowed: dict, draw, trials: int = 6) -> tuple[bool, set]:
-    """Compare two expressions at random exact points ``draw(rng) -> {symbol: value}``."""
-    names = {s.name for s in allowed.values() if isinstance(s, sp.Symbol)}
-    stray = {s for s in expr.free_symbols if s.name not in names}
-    if stray:
-        return False, stray
-    by_name = {s.name: s for s in allowed.values() if isinstance(s, sp.Symbol)}
-    rng = random.Random(0)
-    for _ in range(trials):
-        point = draw(rng)
-        student = expr.subs({s: point[by_name[s.name]] for s in expr.free_symbols})
-        value = sp.nsimplify(ref.subs(point))
-        if sp.simplify(sp.nsimplify(student) - value) != 0:
-            return False, set()
-    return True, set()
-
-
-def cam_symbols(h: int = 2, w: int = 2) -> dict:
-    """Symbols for :func:`check_cam_score`: the CAM entries ``M`` (an ``h x w`` Matrix of
-    ``M_xy``), the bias ``b``, and ``h``, ``w`` (the map size, as symbols)."""
-    M = sp.Matrix(h, w, lambda i, j: sp.Symbol(f"M_{i + 1}{j + 1}", real=True))
-    out = {"M": M, "b": sp.Symbol("b", real=True), "h": sp.Symbol("h", positive=True),
-           "w": sp.Symbol("w", positive=True)}
-    return out
-
-
-def check_cam_score(expr, h: int = 2, w: int = 2) -> bool:
-    """Exercise: write the class score ``y_c`` of a GAP (mean) + linear head with bias ``b``
-    in terms of its class activation map ``M`` (symbols from :func:`cam_symbols`)."""
-    S = cam_symbols(h, w)
-    allowed = {**{str(s): s for s in S["M"]}, "b": S["b"], "h": S["h"], "w": S["w"]}
-    ref = sum(S["M"]) / (S["h"] * S["w"]) + S["b"]
-    expr = _sym(expr, allowed, "Your score")
-
-    def draw(rng):
-        pt = {s: sp.Rational(rng.randint(-50, 50), rng.randint(1, 9)) for s in S["M"]}
-        return {**pt, S["b"]: sp.Rational(rng.randint(-20, 20), 7), S["h"]: h, S["w"]: w}
-
-    ok, stray = _equal(expr, ref, allowed, draw)
-    return verdict(ok, "the score is the *mean* of the CAM plus the bias: GAP divides by hw, "
-                       "and the bias is not part of any position.",
-                   f"unknown symbols {sorted(map(str, stray))}; use cam_symbols()." if stray else
-                   "GAP averages each map (divide the sum over positions by h*w), and do not "
-                   "forget the bias b.")
-
-
-def softmax_symbols(K: int = 3) -> dict:
-    """Symbols for :func:`check_softmax_alpha`: probabilities ``p_1..p_K`` (softmax outputs,
-    ``p`` tuple), the weights ``w_1..w_K`` of *one* channel v to each class (``w`` tuple), and
-    ``h``, ``w_map`` (the map size)."""
-    return {"p": sp.symbols(f"p_1:{K + 1}", positive=True),
-            "w": sp.symbols(f"w_1:{K + 1}", real=True),
-            "h": sp.Symbol("h", positive=True), "w_map": sp.Symbol("w_map", positive=True)}
-
-
-def check_softmax_alpha(expr, K: int = 3) -> bool:
-    """Exercise: GradCAM's ``alpha_v`` for class 1 of a GAP + linear head when one
-    differentiates the softmax probability ``p_1`` instead of the score ``y_1`` (symbols from
-    :func:`softmax_symbols`)."""
-    S = softmax_symbols(K)
-    allowed = {**{str(s): s for s in S["p"]}, **{str(s): s for s in S["w"]},
-               "h": S["h"], "w_map": S["w_map"]}
-    p, wv = S["p"], S["w"]
-    ref = p[0] * (wv[0] - sum(pj * wj for pj, wj in zip(p, wv))) / (S["h"] * S["w_map"])
-    expr = _sym(expr, allowed, "Your alpha")
-
-    def draw(rng):
-        raw = [rng.randint(1, 20) for _ in range(K)]
-        pt = {pj: sp.Rational(r, sum(raw)) for pj, r in zip(p, raw)}     # probabilities sum to 1
-        pt.update({wj: sp.Rational(rng.randint(-30, 30), 7) for wj in wv})
-        return {**pt, S["h"]: 3, S["w_map"]: 5}
-
-    ok, stray = _equal(expr, ref, allowed, draw)
-    return verdict(ok, "dp_1/dy_j = p_1 (1{j=1} - p_j), so alpha_v = p_1 (w_1 - sum_j p_j w_j) "
-                       "/ (h w_map): it depends on the input through p, and is not CAM's w_1/Z.",
-                   f"unknown symbols {sorted(map(str, stray))}; use softmax_symbols()." if stray
-                   else "chain rule through the softmax: dp_1/dy_j = p_1 (1{j=1} - p_j), and "
-                        "dy_j/dB^(v)_ab = w_j / (h w_map) for every position.")
-
-
-def prop2_symbols(d1: int = 2, hp: int = 2, wp: int = 2) -> dict:
-    """Symbols for :func:`check_prop2_l2` (L = 2, one filter): ``W1`` (``d1 x h'w'`` Matrix,
-    ``W1[i, p]`` reads pooled position p, row-major), ``W2`` (``1 x d1``), the pooled values
-    ``C`` (``h'w'`` tuple), and ``h``, ``w`` (size of B). The pre-activations are
-    ``a1 = W1 * Matrix(C)``; write the indicator ``1{a > 0}`` as ``Heaviside(a)``."""
-    return {"W1": sp.Matrix(d1, hp * wp, lambda i, j: sp.Symbol(f"W1_{i + 1}{j + 1}", real=True)),
-            "W2": sp.Matrix(1, d1, lambda _, j: sp.Symbol(f"W2_{j + 1}", real=True)),
-            "C": sp.symbols(f"c_1:{hp * wp + 1}", nonnegative=True),
-            "h": sp.Symbol("h", positive=True), "w": sp.Symbol("w", positive=True)}
-
-
-def check_prop2_l2(expr, d1: int = 2, hp: int = 2, wp: int = 2, k_pool: int = 2) -> bool:
-    """Exercise: GradCAM's ``alpha`` for [CNN] with L = 2 (Proposition 2), in the symbols of
-    :func:`prop2_symbols`. Checked at random weights and pooled values (with ``h = k' h'``)."""
-    S = prop2_symbols(d1, hp, wp)
-    W1, W2, C = S["W1"], S["W2"], S["C"]
-    a1 = W1 * sp.Matrix(C)
-    ref = sum(sp.Heaviside(a1[i]) * W1[i, p] * W2[0, i]
-              for i in range(d1) for p in range(hp * wp)) / (S["h"] * S["w"])
-    allowed = {**{str(s): s for s in W1}, **{str(s): s for s in W2},
-               **{str(s): s for s in C}, "h": S["h"], "w": S["w"]}
-    expr = _sym(expr, allowed, "Your alpha")
-
-    def draw(rng):
-        pt = {s: sp.Rational(rng.randint(-40, 40), rng.randint(1, 9)) for s in [*W1, *W2]}
-        pt.update({c: sp.Rational(rng.randint(0, 40), rng.randint(1, 9)) for c in C})
-        return {**pt, S["h"]: k_pool * hp, S["w"]: k_pool * wp}
-
-    ok, stray = _equal(expr, ref, allowed, draw, trials=12)
-    return verdict(ok, "alpha = (1/hw) sum_p sum_i 1{a1_i > 0} W1[i, p] W2[i]: every active "
-                       "path from a pooled position to the score, averaged over the h*w "
-                       "positions of B.",
-                   f"unknown symbols {sorted(map(str, stray))}; use prop2_symbols()." if stray
-                   else "sum over the pooled positions p AND the hidden units i; keep only "
-                        "active units (Heaviside(a1_i)), multiply the two weights on the path, "
-                        "and divide by h*w (the size of B, not of C).")
-
-
-def theorem3_symbols() -> dict:
-    """Symbols for Theorem 3's exercises: ``tau``, ``h``, ``w``, ``hprime``, ``wprime``, ``V``."""
-    h, w, H_, W_, V = sp.symbols("h w hprime wprime V", positive=True)
-    return {"tau": tau, "h": h, "w": w, "hprime": H_, "wprime": W_, "V": V}
-
-
-def _theorem3_check(expr, ref, what):
-    S = theorem3_symbols()
-    allowed = dict(S)
-    expr = _sym(expr, allowed, what)
-
-    def draw(rng):
-        return {S["tau"]: sp.Rational(rng.randint(1, 9), rng.randint(1, 5)),
-                S["h"]: rng.randint(2, 30), S["w"]: rng.randint(2, 30),
-                S["hprime"]: 2 * rng.randint(1, 15), S["wprime"]: rng.randint(1, 15),
-                S["V"]: rng.randint(21, 300)}
-
-    return _equal(expr, ref, allowed, draw)
-
-
-def check_alpha_variance(expr) -> bool:
-    """Exercise: ``Var(alpha_q)`` in Theorem 3's setting (symbols of :func:`theorem3_symbols`)."""
-    S = theorem3_symbols()
-    ref = S["tau"]**2 * S["hprime"] * S["wprime"] / (2 * S["h"]**2 * S["w"]**2)
-    ok, stray = _theorem3_check(expr, ref, "Your variance")
-    return verdict(ok, "h'w'/2 visible weights, each of variance tau^2, summed and divided by hw.",
-                   f"unknown symbols {sorted(map(str, stray))}; use theorem3_symbols()." if stray
-                   else "alpha_q = (1/hw) sum_p W_p^(q); only the upper half of the h'w' weights "
-                        "is non-zero; variances of independent terms add.")
-
-
-def check_cantelli(expr) -> bool:
-    """Exercise: the lower bound on ``P(Y >= E[Y]/2)`` given by Cantelli's one-sided
-    inequality instead of Chebyshev's, as a function of ``V``."""
-    S = theorem3_symbols()
-    ref = S["V"] / (S["V"] + 20)
-    ok, stray = _theorem3_check(expr, ref, "Your probability bound")
-    return verdict(ok, "Cantelli: P(Y - EY <= -t) <= Var/(Var + t^2) = 20/(V + 20), so the "
-                       "probability is at least V/(V + 20) -- positive for every V.",
-                   f"unknown symbols {sorted(map(str, stray))}; use theorem3_symbols()." if stray
-                   else "Cantelli's inequality: P(Y <= EY - t) <= Var(Y) / (Var(Y) + t^2); use "
-                        "t = EY/2 and Var(Y)/t^2 = 20/V.")

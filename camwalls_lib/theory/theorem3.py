@@ -1,13 +1,8 @@
-"""Proposition 2 and Theorem 3 of the paper, numerically.
+"""Theorem 3 of the paper, numerically (Proposition 2 is in :mod:`.prop2`).
 
-Proposition 2 (closed-form GradCAM coefficients of the toy [CNN]) and Theorem 3 (the expected
-GradCAM map of the walled [CNN] at initialisation is bounded below, dead zone included) are
-checked here against what the code really computes:
+Theorem 3 (the expected GradCAM map of the walled [CNN] at initialisation is bounded below,
+dead zone included) is checked here against what the code really computes:
 
-- :func:`closed_form_alpha` evaluates Proposition 2 -- a sum over the *active paths* of the
-  dense head, read off one forward pass -- for any depth ``L`` and any number of filters ``V``,
-  with the max-pool's ``D`` blocks made explicit (:func:`pooling_indicators`). It must agree with
-  autograd (``cams.capture(model, x).dB.mean((2, 3))``).
 - :func:`theorem3_bound` is the right-hand side of Eq. (5); :func:`expected_gradcam` is the
   *exact* expectation it bounds (a finite sum, see :func:`sqrt_mixture_mean`), and
   :func:`bound_factors` splits the gap between the two into the three steps of the proof that
@@ -18,7 +13,8 @@ checked here against what the code really computes:
 
 Conventions: images are ``[H, W]``; the conv map ``B`` is ``h x w`` with ``h = H - k + 1``;
 the pooled map ``C`` is ``h' x w'`` with ``h' = h / k'``; walls live on ``C``
-(:class:`~camwalls_lib.walls.Wall`), Theorem 3's wall is ``Wall.bottom(h' // 2)``.
+(:class:`~camwalls_lib.walls.Wall`), Theorem 3's wall is
+:func:`camwalls_lib.walls.theorem3_wall`, ``Wall.bottom(h' // 2)``.
 """
 
 from __future__ import annotations
@@ -26,117 +22,15 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from . import validate
-from .models import ToyCNN
-from .walls import Wall, WalledLinear
+from .. import validate
+from ..helpers import choose_device
+from ..walls import visible_positions
 
-__all__ = ["pooling_indicators", "path_sums", "closed_form_gradient", "closed_form_alpha",
-           "patch_norms", "theorem3_wall", "walled_positions", "theorem3_bound",
+__all__ = ["patch_norms", "theorem3_bound",
            "sqrt_mixture_mean", "expected_gradcam", "bound_factors", "gradcam_batch",
            "sample_walled_cnns", "monte_carlo_gradcam", "bound_holds"]
-
-
-# ----------------------------------------------------------------------------- Proposition 2
-
-def pooling_indicators(B: torch.Tensor, k_pool: int, ties: str = "autograd") -> torch.Tensor:
-    """The max-pool's ``D`` blocks of Appendix C laid out like ``B``: ``[N, V, h, w]`` of 0/1.
-
-    ``D[..., i, j] = 1`` iff ``B_ij`` is *the* maximum of its ``k' x k'`` window.
-
-    ties : ``"autograd"`` marks the one element PyTorch's max-pool routes the gradient to
-        (its ``return_indices``), so every window sums to exactly 1 -- the proof's
-        ``sum_k D_{j,k} = 1``. ``"all"`` is the paper's literal indicator
-        ``1{max m = m_(p,q)}``, which marks *every* tied maximum: a window of ReLU zeros sums
-        to ``k'^2``.
-    """
-    N, V, h, w = B.shape
-    if h % k_pool or w % k_pool:
-        raise ValueError(f"k'={k_pool} must divide the map size {h}x{w}.")
-    if ties == "autograd":
-        _, idx = F.max_pool2d(B, k_pool, return_indices=True)
-        D = torch.zeros_like(B).flatten(2)
-        D.scatter_(2, idx.flatten(2), 1.0)
-        return D.view_as(B)
-    if ties == "all":
-        window_max = F.max_pool2d(B, k_pool)
-        up = window_max.repeat_interleave(k_pool, 2).repeat_interleave(k_pool, 3)
-        return (B == up).to(B.dtype)
-    raise ValueError(f"ties must be 'autograd' or 'all', got {ties!r}.")
-
-
-def _check_toy(model: nn.Module) -> None:
-    if not isinstance(model, ToyCNN):
-        raise TypeError(f"Proposition 2 is about the paper's [CNN]: pass a ToyCNN, got "
-                        f"{type(model).__name__}.")
-    if len(model.features) != 3:
-        raise ValueError("Proposition 2 covers one conv -> ReLU -> max-pool block; this ToyCNN "
-                         "has extra_convs. Use autograd (cams.capture) for deeper variants.")
-
-
-def _weight(layer: nn.Linear) -> torch.Tensor:
-    """The weight a dense layer really uses (a WalledLinear's masked one)."""
-    if isinstance(layer, WalledLinear):
-        return layer.weight * layer.weight_mask.to(layer.weight.dtype)
-    return layer.weight
-
-
-@torch.no_grad()
-def path_sums(model: ToyCNN, x: torch.Tensor, target=None) -> torch.Tensor:
-    """``rho [N, V, h', w']`` of Appendix C: for each pooled position ``b``,
-
-        rho_b = sum over hidden units i_1..i_{L-1} of
-                1{a_{i_1}^(1) > 0} ... 1{a_{i_{L-1}}^(L-1) > 0}
-                W^(1)_{i_1, b} W^(2)_{i_2, i_1} ... W^(L)_{c, i_{L-1}},
-
-    the sum over every *active path* from ``C_b`` to the class score ``y_c``. The indicators
-    come from one forward pass of ``x`` ``[N, C, H, W]``; ``target`` is None (predicted class),
-    an int or N ints. Summing a product over all paths is a product of matrices, so it is
-    computed right to left as ``W^(1)T diag(1{a^(1)>0}) ... W^(L)T e_c``.
-    """
-    _check_toy(model)
-    C = model.features(x)
-    layers = model.dense_layers
-    r, pre = C.flatten(1), []
-    for i, layer in enumerate(layers):
-        a = F.linear(r, _weight(layer), layer.bias)
-        if i < len(layers) - 1:
-            pre.append(a)
-            r = a.relu()
-    logits = a
-    if target is None:
-        target = logits.argmax(1)
-    target = torch.as_tensor(target).long().reshape(-1).expand(len(x))
-    g = _weight(layers[-1])[target]                              # [N, d_{L-1}]
-    for layer, a in zip(reversed(layers[:-1]), reversed(pre)):
-        g = (g * (a > 0).to(g.dtype)) @ _weight(layer)           # [N, d_{l-1}]
-    return g.view_as(C)
-
-
-@torch.no_grad()
-def closed_form_gradient(model: ToyCNN, x: torch.Tensor, target=None,
-                         ties: str = "autograd") -> torch.Tensor:
-    """``nabla_B f`` ``[N, V, h, w]`` from Appendix C: ``D`` (window arg-max) times ``rho``
-    of the window. (Its positionwise product with ``B`` is HiResCAM.)"""
-    rho = path_sums(model, x, target)
-    B = model.features[:2](x)
-    D = pooling_indicators(B, model.k_pool, ties)
-    k = model.k_pool
-    return D * rho.repeat_interleave(k, 2).repeat_interleave(k, 3)
-
-
-def closed_form_alpha(model: ToyCNN, x: torch.Tensor, target=None,
-                      ties: str = "autograd") -> torch.Tensor:
-    """GradCAM's ``alpha [N, V]`` by Proposition 2 (any ``L``, any ``V``).
-
-    With ``ties="autograd"`` every window's ``D`` sums to 1 and this is exactly
-    ``alpha_v = (1 / hw) sum_{b in channel v} rho_b`` -- the Proposition. ``ties="all"`` uses
-    the paper's literal indicators and double-counts tied windows (see
-    :func:`pooling_indicators`).
-    """
-    return closed_form_gradient(model, x, target, ties).mean((2, 3))
 
 
 # ----------------------------------------------------------------------------- Theorem 3
@@ -168,31 +62,6 @@ def patch_norms(image: torch.Tensor, k: int) -> torch.Tensor:
     x = _image(image)
     sq = F.conv2d((x * x)[None, None], torch.ones(1, 1, k, k, dtype=x.dtype))[0, 0]
     return sq.clamp(min=0).sqrt()
-
-
-def theorem3_wall(h_prime: int) -> Wall:
-    """Theorem 3's wall ``W_{:, -h'/2:, :} = 0``: the lower half of the pooled map."""
-    if h_prime % 2:
-        raise ValueError(f"Theorem 3 assumes h' even, got h' = {h_prime}.")
-    return Wall.bottom(h_prime // 2)
-
-
-def _visible(wall, hp: int, wp: int) -> torch.Tensor:
-    if isinstance(wall, str) and wall == "half":
-        wall = theorem3_wall(hp)
-    if wall is None:
-        return torch.ones(hp, wp, dtype=torch.bool)
-    if not isinstance(wall, Wall):
-        raise TypeError(f"wall must be a Wall, None (no wall) or 'half' (Theorem 3's), "
-                        f"got {wall!r}.")
-    return ~wall.mask(hp, wp)
-
-
-def walled_positions(h: int, w: int, k_pool: int, wall="half") -> torch.Tensor:
-    """Bool ``[h, w]``: positions of ``B`` whose pooling window is behind the wall, i.e. whose
-    value cannot reach the output (the dead zone at feature resolution)."""
-    visible = _visible(wall, h // k_pool, w // k_pool)
-    return ~visible.repeat_interleave(k_pool, 0).repeat_interleave(k_pool, 1)
 
 
 def theorem3_bound(image: torch.Tensor, V: int, k: int, k_pool: int, tau: float,
@@ -265,7 +134,7 @@ def expected_gradcam(image: torch.Tensor, V: int, k: int, k_pool: int, tau: floa
     x = _image(image)
     h, w, hp, wp = _sizes(x, k, k_pool)
     _check_width_and_scale(V, tau)
-    n = int(_visible(wall, hp, wp).sum())
+    n = int(visible_positions(wall, hp, wp).sum())
     return (tau**2 * math.sqrt(n) * sqrt_mixture_mean(V) / (h * w * math.sqrt(2 * math.pi))
             * patch_norms(x, k))
 
@@ -340,7 +209,7 @@ def sample_walled_cnns(n: int, V: int, k: int, hp: int, wp: int, tau: float, wal
     """``n`` draws of Theorem 3's initialisation: filters and every dense weight i.i.d.
     N(0, tau^2), weights reading the walled part of ``C`` exactly 0. Returns
     ``(filters [n, V, k, k], weights)`` in :func:`gradcam_batch`'s layout."""
-    visible = _visible(wall, hp, wp).to(dtype)
+    visible = visible_positions(wall, hp, wp).to(dtype)
     filters = tau * torch.randn(n, V, k, k, generator=generator, dtype=dtype)
     widths = [*hidden, 1]
     W1 = tau * torch.randn(n, widths[0], V, hp, wp, generator=generator, dtype=dtype) * visible
@@ -376,8 +245,7 @@ def monte_carlo_gradcam(image: torch.Tensor, V: int = 64, k: int = 5, k_pool: in
     if chunk is None:   # ~120 MB of float32 activations per batch
         per_draw = V * h * w * 3 + (hidden[0] if hidden else 1) * V * hp * wp
         chunk = max(1, min(n_draws, 30_000_000 // per_draw))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = choose_device() if device is None else device
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(h, w, dtype=torch.float64)
     total_sq = torch.zeros(h, w, dtype=torch.float64)

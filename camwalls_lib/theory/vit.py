@@ -24,8 +24,8 @@ import sympy as sp
 import torch
 import torch.nn.functional as F
 
-from . import cams
-from .vit import WalledViT
+from .. import cams
+from ..networks.vit import WalledViT
 
 __all__ = ["GradCAMParts", "gradcam_parts", "layernorm_identity", "constant_weights_map"]
 

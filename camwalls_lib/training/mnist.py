@@ -34,22 +34,23 @@ import functools
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from . import validate
-from .data import load_mnist
-from .models import ToyCNN
-from .train import History, TensorLoader, evaluate, fit, resolve_device
-from .walls import Wall, check_dead_rows
+from .. import validate
+from ..data.mnist import load_mnist
+from ..helpers import cache_dir, resolve_device
+from ..networks.models import ToyCNN
+from ..walls import Wall
+from .batches import TensorLoader
+from .checkpoint import History
+from .loop import evaluate, fit
 
 __all__ = ["VARIANTS", "Trained", "make_model", "default_wall", "train_walled_mnist",
-           "load_split", "cache_dir", "randomize_dead_zone", "invariance_gap",
-           "check_dead_zone_rows"]
+           "load_split", "randomize_dead_zone", "invariance_gap"]
 
 VARIANTS: dict[str, dict] = {
     "toy": dict(V=32, k=5, k_pool=2, hidden=(), bias=True),
@@ -67,13 +68,6 @@ def load_split(split: str):
     """:func:`camwalls_lib.data.load_mnist`, read once per process (offline, each call first
     tries a download that takes seconds to fail)."""
     return load_mnist(split)
-
-
-def cache_dir() -> Path:
-    """``$CAMWALLS_CACHE`` or ``~/.cache/camwalls`` (created if needed)."""
-    return validate.cache_folder(
-        os.environ.get("CAMWALLS_CACHE", Path.home() / ".cache" / "camwalls"),
-        "The cache folder ($CAMWALLS_CACHE or ~/.cache/camwalls)")
 
 
 def default_wall(variant: str = "toy") -> Wall:
@@ -252,10 +246,3 @@ def invariance_gap(model, x: torch.Tensor, zone: torch.Tensor, trials: int = 3) 
     ref = model(x)
     return max(float((model(randomize_dead_zone(x, zone, seed=t)) - ref).abs().max())
                for t in range(trials))
-
-
-def check_dead_zone_rows(model, answer, image_size: int = 28) -> bool:
-    """Exercise check: ``answer`` = (first, last) fully dead input rows, 0-based inclusive,
-    of ``model``'s dead zone on ``image_size x image_size`` digits (None: no dead row).
-    :func:`camwalls_lib.walls.check_dead_rows` with the MNIST input shape."""
-    return check_dead_rows(model, (model.features[0].in_channels, image_size, image_size), answer)
