@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from camwalls_lib import cams, peers
-from camwalls_lib.models import ToyCNN
+from camwalls_lib.networks.models import ToyCNN
 from camwalls_lib.walls import Wall, dead_zone
-from camwalls_lib.walltest import scoreboard, wall_test
+from camwalls_lib.metrics.walltest import scoreboard, wall_test
 
 EXACT = {
     "grad-cam": {"HiResCAM", "GradCAMElementWise", "LayerCAM", "FullGrad"},

@@ -23,7 +23,7 @@ except the tag):
 Library use::
 
     import nbformat
-    from camwalls_lib.edition import solution_code, strip_solutions
+    from edition import solution_code, strip_solutions   # with tools/ on sys.path
     nb = nbformat.read("book/04_proposition2.ipynb", as_version=4)
     student = strip_solutions(nb)
     answers = solution_code(nb)      # the Python inside the solutions, to run after the chapter
@@ -31,7 +31,7 @@ Library use::
 Command line (writes one stripped copy of every ``.ipynb`` under SRC_DIR into OUT_DIR and
 prints what it removed)::
 
-    python -m camwalls_lib.edition book student
+    python tools/edition.py book student
 """
 
 from __future__ import annotations
@@ -347,7 +347,7 @@ def make_student_edition(src_dir, out_dir, echo=print) -> dict[str, list[Removal
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m camwalls_lib.edition",
+        prog="python tools/edition.py",
         description="Copy every notebook of SRC_DIR to OUT_DIR with all solutions removed "
                     "({solution} directives, {solution-start}...{solution-end} blocks, cells "
                     "tagged 'solution'); exercises are kept.")

@@ -15,7 +15,7 @@
 
 from .capture import Capture, capture, resolve_layer
 from .maps import EPS, combine, normalize, unit_masks, upsample
-from .methods import (GLOBAL, LABELS, METHODS, Method, compute, compute_many, method_name,
+from .methods import (GLOBAL, LABELS, METHODS, RULES, Method, compute, compute_many, method_name,
                       options_of, saliency, saliency_many)
 from .polycam import lnorm, polycam
 from .rules import (ablationcam_weights, cam_weights, centred, eigencam_weights,
@@ -23,7 +23,7 @@ from .rules import (ablationcam_weights, cam_weights, centred, eigencam_weights,
                     opticam_weights, scorecam_weights, xgradcam_weights)
 
 __all__ = ["Capture", "capture", "resolve_layer", "EPS", "combine", "normalize", "unit_masks",
-           "upsample", "GLOBAL", "LABELS", "METHODS", "Method", "compute", "compute_many",
+           "upsample", "GLOBAL", "LABELS", "METHODS", "RULES", "Method", "compute", "compute_many",
            "method_name", "options_of", "saliency", "saliency_many", "lnorm", "polycam",
            "ablationcam_weights", "cam_weights", "centred", "eigencam_weights", "gradcam_weights",
            "gradcampp_weights", "hirescam_weights", "layercam_weights", "opticam_weights",

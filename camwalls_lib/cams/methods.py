@@ -27,7 +27,7 @@ from .rules import (ablationcam_weights, cam_weights, centred, eigencam_weights,
                     gradcam_weights, gradcampp_weights, hirescam_weights, layercam_weights,
                     opticam_weights, scorecam_weights, xgradcam_weights)
 
-__all__ = ["Method", "METHODS", "LABELS", "GLOBAL", "compute", "compute_many", "options_of",
+__all__ = ["Method", "RULES", "METHODS", "LABELS", "GLOBAL", "compute", "compute_many", "options_of",
            "saliency", "saliency_many", "method_name"]
 
 
@@ -53,7 +53,7 @@ def _keywords(fn) -> tuple[str, ...]:
     return tuple(p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds)
 
 
-_RULES: dict[str, Method] = {
+RULES: dict[str, Method] = {
     "cam": Method("CAM", cam_weights),
     "gradcam": Method("GradCAM", gradcam_weights),
     "gradcam++": Method("GradCAM++", gradcampp_weights),
@@ -65,12 +65,13 @@ _RULES: dict[str, Method] = {
     "eigencam": Method("EigenCAM", eigencam_weights, needs_grad=False, activations=centred),
     "opticam": Method("Opti-CAM", opticam_weights, needs_grad=False),
 }
+"""The single-layer methods: name -> :class:`Method` (its weighting rule)."""
 _POLY = {"pcam+": "PCAM+", "pcam-": "PCAM-", "pcam±": "PCAM±"}
 
-METHODS: tuple[str, ...] = (*_RULES, *_POLY)
+METHODS: tuple[str, ...] = (*RULES, *_POLY)
 """Every method name :func:`compute` accepts."""
 
-LABELS: dict[str, str] = {**{k: m.label for k, m in _RULES.items()}, **_POLY}
+LABELS: dict[str, str] = {**{k: m.label for k, m in RULES.items()}, **_POLY}
 """Display names, e.g. ``LABELS["gradcam++"] == "GradCAM++"``."""
 
 GLOBAL: frozenset[str] = frozenset(METHODS) - {"hirescam", "layercam"}
@@ -166,7 +167,7 @@ def _rule(method) -> tuple[str, Method | None]:
         name = getattr(method, "__name__", "custom")
         return name, Method(name, method)
     name = method_name(method)
-    return name, _RULES.get(name)
+    return name, RULES.get(name)
 
 
 def _key(method) -> str:
