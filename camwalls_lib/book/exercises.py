@@ -3,7 +3,8 @@
 A check compares a student's answer with what the library computes and prints one line
 (:func:`verdict`): why a right answer is right, or a hint that points a wrong one in the right
 direction. The computational modules never import this one; a chapter calls
-``exercises.check_...``. Symbolic answers are read with :mod:`.answers`.
+``exercises.check_...``. Symbolic answers are read with :mod:`.answers`, whose
+``*_symbols`` functions (the symbols a student writes an answer in) are reached from here too.
 
 - the wall and its dead zone: :func:`check_dead_rows`, :func:`check_dead_zone_rows`,
   :func:`check_vgg_dead_zone`;
@@ -29,7 +30,8 @@ from ..walls import dead_rows, dead_zone
 from .answers import (cam_symbols, prop2_symbols, read_answer, same_expression,
                       softmax_symbols, theorem3_points, theorem3_symbols)
 
-__all__ = ["verdict", "check_dead_rows", "check_dead_zone_rows", "check_vgg_dead_zone",
+__all__ = ["verdict", "cam_symbols", "softmax_symbols", "prop2_symbols", "theorem3_symbols",
+           "check_dead_rows", "check_dead_zone_rows", "check_vgg_dead_zone",
            "check_global", "check_trusted_methods", "check_zero_leak_rule", "check_uniform_mu",
            "check_blind_explainers", "check_cam_score", "check_softmax_alpha", "check_prop2_l2",
            "check_alpha_variance", "check_cantelli"]
