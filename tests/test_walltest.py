@@ -1,4 +1,4 @@
-"""The wall test API (camwalls_lib.walltest) on a tiny walled model: verdicts, numbers, errors."""
+"""The wall test API (camwalls_lib.metrics.walltest) on a tiny walled model: verdicts, numbers, errors."""
 
 import numpy as np
 import pytest

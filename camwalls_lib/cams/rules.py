@@ -106,7 +106,7 @@ def ablationcam_weights(cap: Capture, batch_size: int = 64, progress: bool = Fal
     ``B^(v)`` is set to zero. (As defined, a negative ``y`` flips every sign.)
 
     Only the network after the layer runs, ``V`` times per image, where the model can be split
-    there (:func:`camwalls_lib.perturb.split_at`); ``tail_only=False`` runs ``V`` full
+    there (:func:`camwalls_lib.cams.perturb.split_at`); ``tail_only=False`` runs ``V`` full
     forward passes instead (same numbers, the reference).
     """
     ablated, _ = perturb.ablation_scores(cap, batch_size, progress, tail_only)

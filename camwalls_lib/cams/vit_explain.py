@@ -155,7 +155,7 @@ def leak_table(model: WalledViT, x: torch.Tensor, dead_zone: torch.Tensor,
                methods=EXPLAINERS, target=None, upsample: str = "patch",
                batch_size: int = 250, keep_maps: bool = False) -> LeakTable:
     """mu of every explainer's map on every image of ``x [N, C, H, W]``, as a
-    :class:`~camwalls_lib.leak.LeakTable` (labels from :data:`LABELS`); ``dead_zone`` bool
+    :class:`~camwalls_lib.metrics.leak.LeakTable` (labels from :data:`LABELS`); ``dead_zone`` bool
     ``[H, W]``; ``target``: None (each image's prediction), one class, or ``N`` classes."""
     if target is not None:
         target = torch.as_tensor(target).long().reshape(-1).expand(len(x))

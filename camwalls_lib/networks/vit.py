@@ -16,7 +16,7 @@ embedding dimension), so :func:`camwalls_lib.cams.compute` explains them unchang
 ``model.cam_layer`` is the last block's (pytorch-grad-cam's ``blocks[-1].norm1``).
 
 :func:`train_walled_vit` trains a walled model or its unwalled twin on MNIST and caches it,
-like :func:`camwalls_lib.mnist.train_walled_mnist`.
+like :func:`camwalls_lib.training.mnist.train_walled_mnist`.
 """
 
 from __future__ import annotations

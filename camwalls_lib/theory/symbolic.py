@@ -1,19 +1,9 @@
-"""The book's algebra, done by sympy: CAM, GradCAM, Proposition 2 and the lemmas of Theorem 3.
-
-Nothing here is numerical approximation: every function builds exact symbolic expressions
-(small sizes, symbolic weights) so that a reader can *see* the identities of the paper hold,
-and the checks of a student's sympy answers are in :mod:`camwalls_lib.book.exercises`.
-
-- CAM (Zhou et al.): :func:`cam_identity` -- a GAP + linear score is the sum (mean) of the
-  class activation map.
-- GradCAM generalises CAM: :func:`gradcam_alpha_gap_linear` -- on a GAP + linear head
-  ``alpha = w / Z`` (and what changes when one differentiates the softmax instead).
-- Proposition 2: :func:`symbolic_cnn` builds the paper's [CNN] with symbols,
-  :func:`sympy_alpha` differentiates it, :func:`prop2_alpha` writes the Proposition's sum over
-  active paths; :func:`window_sums` shows why max-pool ties matter.
-- Theorem 3: :func:`lemma9`, :func:`lemma10`, :func:`lemma11` with ``sympy.stats``;
-  :func:`appendix_d` redoes the proof's steps (variance of alpha, Chebyshev, the final display).
-"""
+"""The book's algebra, done by sympy: exact expressions (small sizes, symbolic weights) so that a
+reader can *see* the paper's identities hold. CAM: :func:`cam_identity`; GradCAM generalises CAM:
+:func:`gradcam_alpha_gap_linear`; Proposition 2: :func:`symbolic_cnn`, :func:`sympy_alpha`,
+:func:`prop2_alpha`, :func:`window_sums` (why max-pool ties matter); Theorem 3: :func:`lemma9`,
+:func:`lemma10`, :func:`lemma11` (``sympy.stats``), :func:`appendix_d` (the proof's steps),
+:func:`exact_expectation`. Checks of a student's answers: :mod:`camwalls_lib.book.exercises`."""
 
 from __future__ import annotations
 

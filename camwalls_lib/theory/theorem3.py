@@ -9,7 +9,7 @@ dead zone included) is checked here against what the code really computes:
   lose something.
 - :func:`monte_carlo_gradcam` estimates ``E[[GC]_ij]`` by drawing thousands of walled [CNN]s
   at once (:func:`gradcam_batch` runs them as one batched network, with autograd through the
-  max-pool, exactly like :class:`~camwalls_lib.models.ToyCNN` + ``cams.compute('gradcam')``).
+  max-pool, exactly like :class:`~camwalls_lib.networks.models.ToyCNN` + ``cams.compute('gradcam')``).
 
 Conventions: images are ``[H, W]``; the conv map ``B`` is ``h x w`` with ``h = H - k + 1``;
 the pooled map ``C`` is ``h' x w'`` with ``h' = h / k'``; walls live on ``C``

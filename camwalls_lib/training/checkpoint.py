@@ -3,7 +3,7 @@ random number generator, so that :func:`camwalls_lib.training.fit` resumes to th
 
 Checkpoints hold only tensors, numbers, strings, lists and dicts, so they load with
 ``torch.load(path, weights_only=True)`` -- never unpickle arbitrary objects. A walled model's
-checkpoint must hold exactly 0 behind its wall (:func:`camwalls_lib.walls.check_walled_state`).
+checkpoint must hold exactly 0 behind its wall (:func:`camwalls_lib.walls.require_walled_state`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
-from ..walls import check_walled_state
+from ..walls import require_walled_state
 
 __all__ = ["History", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state",
            "DeferredInterrupt"]
@@ -152,7 +152,7 @@ def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scal
     if "model_sha256" in ckpt and validate.checksum(ckpt["model"]) != ckpt["model_sha256"]:
         raise validate.CorruptFile(f"The checkpoint {path} is damaged: its weights do not match "
                                    f"the checksum stored with them; {fix}.")
-    check_walled_state(ckpt["model"], model, path)
+    require_walled_state(ckpt["model"], model, path)
     model.load_state_dict(ckpt["model"])
     for obj, key in ((optimizer, "optimizer"), (scheduler, "scheduler"), (scaler, "scaler")):
         if obj is not None and ckpt.get(key) is not None:

@@ -1,6 +1,6 @@
 """Walled toy CNNs trained on MNIST, cached on disk: the models of the book's "play" part.
 
-:func:`train_walled_mnist` trains the paper's [CNN] (:class:`~camwalls_lib.models.ToyCNN`)
+:func:`train_walled_mnist` trains the paper's [CNN] (:class:`~camwalls_lib.networks.models.ToyCNN`)
 with a wall on the pooled map -- by default the lower third, ``Wall.bottom(4)`` of the 12 x 12
 map -- or without one (``wall=None``, the baseline), and caches the weights under
 ``$CAMWALLS_CACHE`` (default ``~/.cache/camwalls``) in a file named after a hash of the whole
@@ -56,7 +56,7 @@ VARIANTS: dict[str, dict] = {
     "toy": dict(V=32, k=5, k_pool=2, hidden=(), bias=True),
     "deep": dict(V=8, k=5, k_pool=2, hidden=(), bias=True, extra_convs=(16,)),
 }
-"""The architectures, as keyword arguments of :class:`~camwalls_lib.models.ToyCNN`."""
+"""The architectures, as keyword arguments of :class:`~camwalls_lib.networks.models.ToyCNN`."""
 
 RECIPE = dict(batch_size=128, lr=1e-2, images=118_000, optimizer="adam+onecycle", version=1)
 """Adam with a one-cycle learning rate (peak ``lr``), ``images`` training images in all
@@ -93,7 +93,7 @@ def make_model(variant: str = "toy", wall: Wall | None | str = "lower third") ->
 
 @dataclass
 class Trained:
-    """A trained model (a :class:`~camwalls_lib.models.ToyCNN` here, a
+    """A trained model (a :class:`~camwalls_lib.networks.models.ToyCNN` here, a
     :class:`~camwalls_lib.vit.WalledViT` in :mod:`camwalls_lib.vit`) and how it was obtained.
 
     ``accuracy``: top-1 on the official 10,000 MNIST test images; ``seconds``: training

@@ -10,11 +10,11 @@
 """
 
 from .deadzone import dead_cells, dead_rows, dead_zone, receptive_field
-from .wall import (FeatureWall, Wall, WalledLinear, attention_mask, check_walled_state,
+from .wall import (FeatureWall, Wall, WalledLinear, attention_mask, require_walled_state,
                    effective_weight, paper_wall, theorem3_wall, visible_positions,
                    wall_is_exact, walled_positions, walled_weights)
 
 __all__ = ["Wall", "FeatureWall", "WalledLinear", "attention_mask", "wall_is_exact",
-           "walled_weights", "effective_weight", "check_walled_state", "paper_wall",
+           "walled_weights", "effective_weight", "require_walled_state", "paper_wall",
            "theorem3_wall", "visible_positions", "walled_positions", "dead_zone", "dead_cells",
            "dead_rows", "receptive_field"]

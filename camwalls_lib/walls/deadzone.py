@@ -67,7 +67,7 @@ def dead_zone(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     ----------
     model : a walled model exposing ``features`` (image ``[N, C, H, W]`` -> last feature map
         ``[N, V, h, w]``) and ``wall`` (the :class:`Wall` on that map), like every model in
-        :mod:`camwalls_lib.models`.
+        :mod:`camwalls_lib.networks.models`.
     input_shape : ``(C, H, W)`` or ``(H, W)`` of one input image.
 
     Returns
@@ -86,7 +86,7 @@ def dead_zone(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     if not (hasattr(model, "features") and hasattr(model, "wall")):
         raise TypeError(
             "dead_zone needs a walled model with a `.features` module (image -> last feature "
-            "map) and a `.wall` (camwalls_lib.walls.Wall); see camwalls_lib.models."
+            "map) and a `.wall` (camwalls_lib.walls.Wall); see camwalls_lib.networks.models."
         )
     if not isinstance(input_shape, (tuple, list, torch.Size)):
         raise TypeError(f"input_shape must be a tuple (C, H, W) or (H, W), got "

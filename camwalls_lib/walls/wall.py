@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .. import validate
 
 __all__ = ["Wall", "FeatureWall", "WalledLinear", "attention_mask", "wall_is_exact",
-           "walled_weights", "effective_weight", "check_walled_state", "paper_wall",
+           "walled_weights", "effective_weight", "require_walled_state", "paper_wall",
            "theorem3_wall", "visible_positions", "walled_positions"]
 
 
@@ -239,7 +239,7 @@ def wall_is_exact(model: nn.Module) -> bool:
     return all(bool((walled_weights(m) == 0).all()) for m in layers)
 
 
-def check_walled_state(state: dict, model: nn.Module, path) -> None:
+def require_walled_state(state: dict, model: nn.Module, path) -> None:
     """Refuse a state_dict (read from ``path``) whose weights behind a :class:`WalledLinear`'s
     wall are not 0: it was saved from a model without this wall."""
     for name, layer in model.named_modules():
