@@ -147,3 +147,19 @@ def test_check_dead_rows_accepts_the_truth_only(capsys):
     assert not check_dead_rows(model, (1, 28, 28), None)
     blind_spot_free = ToyCNN(V=4, extra_convs=(4,), wall=Wall.bottom(1))   # padding reaches row 27
     assert check_dead_rows(blind_spot_free, (1, 28, 28), None)
+
+
+def test_walled_linear_is_the_feature_wall_in_front_of_a_dense_layer():
+    """One wall mechanism: the dense-layer wall reads its map through a FeatureWall, the same
+    layer EfficientNet's walled head uses, so both set the same positions to exactly 0."""
+    from camwalls_lib.walls import FeatureWall
+
+    torch.manual_seed(0)
+    wall = Wall.bottom(2)
+    layer = WalledLinear((3, 4, 5), 7, wall)
+    B = torch.randn(2, 3, 4, 5)
+    blind = FeatureWall(wall)(B)
+    assert (blind[:, :, 2:] == 0).all() and torch.equal(blind[:, :, :2], B[:, :, :2])
+    plain = torch.nn.functional.linear(blind.flatten(1), layer.weight, layer.bias)
+    torch.testing.assert_close(layer(B.flatten(1)), plain)
+    assert torch.equal(layer.walled(), ~wall.visible(4, 5).expand(3, 4, 5).reshape(-1))

@@ -143,12 +143,14 @@ def check_uniform_mu(answer) -> bool:
 
 
 def check_blind_explainers(table, answer) -> bool:
-    """Exercise check: ``answer`` = the explainers (names of :data:`vit_explain.EXPLAINERS`) whose map put
-    exactly nothing in the dead zone of any image of ``table`` (from :func:`camwalls_lib.cams.vit_explain.leak_table`)."""
-    truth = {m for m in vit_explain.EXPLAINERS if float(table.mu[vit_explain.LABELS[m]].max()) == 0.0}
-    unknown = set(answer) - set(vit_explain.EXPLAINERS)
+    """Exercise check: ``answer`` = the explainers (names of :data:`vit_explain.EXPLAINERS`)
+    whose map put exactly nothing in the dead zone of any image of ``table`` (from
+    :func:`camwalls_lib.cams.vit_explain.leak_table`)."""
+    names = vit_explain.EXPLAINERS
+    truth = {m for m in names if float(table.mu[vit_explain.LABELS[m]].max()) == 0.0}
+    unknown = set(answer) - set(names)
     if unknown:
-        raise ValueError(f"Unknown explainer(s) {sorted(unknown)}; choose from {vit_explain.EXPLAINERS}.")
+        raise ValueError(f"Unknown explainer(s) {sorted(unknown)}; choose from {names}.")
     return verdict(
         set(answer) == truth,
         "every explainer but GradCAM: HiResCAM and LayerCAM weigh each patch by its own "

@@ -27,8 +27,8 @@ from .rules import (ablationcam_weights, cam_weights, centred, eigencam_weights,
                     gradcam_weights, gradcampp_weights, hirescam_weights, layercam_weights,
                     opticam_weights, scorecam_weights, xgradcam_weights)
 
-__all__ = ["Method", "RULES", "METHODS", "LABELS", "GLOBAL", "compute", "compute_many", "options_of",
-           "saliency", "saliency_many", "method_name"]
+__all__ = ["Method", "RULES", "METHODS", "LABELS", "GLOBAL", "compute", "compute_many",
+           "options_of", "saliency", "saliency_many", "method_name"]
 
 
 # ----------------------------------------------------------------------------- methods

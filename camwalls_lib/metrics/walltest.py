@@ -260,7 +260,7 @@ def _check_zone(model, x, zone) -> torch.Tensor:
     if zone is None:
         if not (hasattr(model, "features") and getattr(model, "wall", None) is not None):
             raise ValueError("This model has no wall, so the wall test has nothing to check: use "
-                             "a walled model (camwalls_lib.networks, camwalls_lib.training.mnist), or give "
+                             "a walled model (camwalls_lib.networks), or give "
                              "your own model `.features` and a `.wall` (camwalls_lib.walls.Wall), "
                              "or pass zone= (a bool [H, W] mask of pixels it provably ignores).")
         zone = compute_dead_zone(model, tuple(x.shape[1:]))

@@ -20,8 +20,8 @@ So the wall goes earlier, where the geometry matches the paper's [VGG]: at strid
 receptive field 67 px). :class:`WalledEfficientNet` splits the pretrained network there:
 
 - ``features``  = normalisation, stem, blocks 0-4, block 5's expansion + ReLU6 -> ``B``;
-- ``classifier`` = :class:`~camwalls_lib.walls.FeatureWall` (walled rows of ``B`` set to exactly 0), the rest of
-  block 5, blocks 6-15, head conv, global average pooling, the pretrained ``fc``.
+- ``classifier`` = :class:`~camwalls_lib.walls.FeatureWall` (walled rows of ``B`` set to
+  exactly 0), the rest of block 5, blocks 6-15, head conv, global average pooling, the pretrained ``fc``.
 
 Zeroing rows of ``B`` before the classifier is exactly the paper's wall: a dense layer whose
 weights on those rows are 0 computes the same thing as one that receives 0 there. No weight is
@@ -42,6 +42,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..helpers import eval_mode
 from ..walls import FeatureWall, Wall
 from .models import WalledNet
 
@@ -150,7 +151,8 @@ class WalledEfficientNet(WalledNet):
     """Pretrained EfficientNet-Lite0 split at ``B`` (block 5's rectified expansion) and walled.
 
     ``x [N, 3, H, W]`` in [0, 1] (``H, W`` multiples of 32) -> logits ``[N, 1000]``.
-    ``features(x) = B [N, 240, H/8, W/8]``; ``classifier`` starts with :class:`~camwalls_lib.walls.FeatureWall`.
+    ``features(x) = B [N, 240, H/8, W/8]``; ``classifier`` starts with
+    :class:`~camwalls_lib.walls.FeatureWall`.
     ``wall=None`` gives the unwalled pretrained network (same weights, same split), for
     comparison. ``cam_layer`` is the ReLU6 whose output is ``B``; ``poly_layers`` adds the
     stem's ReLU6 (stride 2) for Poly-CAM.
@@ -204,7 +206,7 @@ def top_k(model: nn.Module, x: torch.Tensor, k: int = 5, batch_size: int = 32):
     """``(probabilities [N, k], classes [N, k])`` of the ``k`` most likely classes."""
     x = validate.images(x)
     k, batch_size = validate.positive_int(k, "k"), validate.positive_int(batch_size, "batch_size")
-    model.eval()
-    probs = torch.cat([torch.softmax(model(x[i:i + batch_size]), 1)
-                       for i in range(0, len(x), batch_size)])
+    with eval_mode(model):
+        probs = torch.cat([torch.softmax(model(x[i:i + batch_size]), 1)
+                           for i in range(0, len(x), batch_size)])
     return probs.topk(k, dim=1)

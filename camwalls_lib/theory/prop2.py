@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..helpers import resolve_target
 from ..networks.models import ToyCNN
 from ..walls import effective_weight
 
@@ -78,10 +79,7 @@ def path_sums(model: ToyCNN, x: torch.Tensor, target=None) -> torch.Tensor:
         if i < len(layers) - 1:
             pre.append(a)
             r = a.relu()
-    logits = a
-    if target is None:
-        target = logits.argmax(1)
-    target = torch.as_tensor(target).long().reshape(-1).expand(len(x))
+    target = resolve_target(target, a)
     g = effective_weight(layers[-1])[target]                              # [N, d_{L-1}]
     for layer, a in zip(reversed(layers[:-1]), reversed(pre)):
         g = (g * (a > 0).to(g.dtype)) @ effective_weight(layer)           # [N, d_{l-1}]

@@ -42,7 +42,7 @@ import torch
 
 from .. import validate
 from ..data.mnist import load_mnist
-from ..helpers import cache_dir, resolve_device
+from ..helpers import cache_dir, eval_mode, resolve_device
 from ..networks.models import ToyCNN
 from ..walls import Wall
 from .batches import TensorLoader
@@ -242,7 +242,7 @@ def invariance_gap(model, x: torch.Tensor, zone: torch.Tensor, trials: int = 3) 
     0 up to floating-point rounding (a convolution may sum the same terms in another order
     when its input changes) if the dead zone is truly dead.
     """
-    model.eval()
-    ref = model(x)
-    return max(float((model(randomize_dead_zone(x, zone, seed=t)) - ref).abs().max())
-               for t in range(trials))
+    with eval_mode(model):
+        ref = model(x)
+        return max(float((model(randomize_dead_zone(x, zone, seed=t)) - ref).abs().max())
+                   for t in range(trials))
