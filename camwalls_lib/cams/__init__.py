@@ -17,14 +17,14 @@ from .capture import Capture, capture, resolve_layer
 from .maps import EPS, combine, normalize, unit_masks, upsample
 from .methods import (GLOBAL, LABELS, METHODS, RULES, Method, compute, compute_many, method_name,
                       options_of, saliency, saliency_many)
-from .polycam import lnorm, polycam
+from .polycam import lnorm, poly_weights, polycam
 from .rules import (ablationcam_weights, cam_weights, centred, eigencam_weights,
                     gradcam_weights, gradcampp_weights, hirescam_weights, layercam_weights,
                     opticam_weights, scorecam_weights, xgradcam_weights)
 
 __all__ = ["Capture", "capture", "resolve_layer", "EPS", "combine", "normalize", "unit_masks",
            "upsample", "GLOBAL", "LABELS", "METHODS", "RULES", "Method", "compute", "compute_many",
-           "method_name", "options_of", "saliency", "saliency_many", "lnorm", "polycam",
-           "ablationcam_weights", "cam_weights", "centred", "eigencam_weights", "gradcam_weights",
-           "gradcampp_weights", "hirescam_weights", "layercam_weights", "opticam_weights",
-           "scorecam_weights", "xgradcam_weights"]
+           "method_name", "options_of", "saliency", "saliency_many", "lnorm", "poly_weights",
+           "polycam", "ablationcam_weights", "cam_weights", "centred", "eigencam_weights",
+           "gradcam_weights", "gradcampp_weights", "hirescam_weights", "layercam_weights",
+           "opticam_weights", "scorecam_weights", "xgradcam_weights"]

@@ -16,7 +16,7 @@ from . import perturb
 from .capture import capture, forward, resolve_layer
 from .maps import EPS, combine, unit_masks, upsample
 
-__all__ = ["polycam", "lnorm"]
+__all__ = ["polycam", "poly_weights", "lnorm"]
 
 
 def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant: str = "±",
@@ -51,7 +51,7 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
         p_x = torch.softmax(forward(model, x), 1).gather(1, caps[0].target[:, None])[:, 0]
     P = None
     for cap in reversed(caps):                          # coarsest first
-        w = _poly_weights(cap, p_x, variant, batch_size, progress)
+        w = poly_weights(cap, p_x, variant, batch_size, progress)
         M = combine(w, cap.B)
         if P is None:
             P = M
@@ -61,7 +61,10 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
     return P
 
 
-def _poly_weights(cap, p_x, variant, batch_size, progress):
+def poly_weights(cap, p_x: torch.Tensor, variant: str, batch_size: int = 64,
+                 progress: bool = False) -> torch.Tensor:
+    """Poly-CAM's channel weights ``w [N, V]`` at one layer (Eqs. 4-6) from its capture ``cap``
+    and the target's probability ``p_x [N]`` on the clean image: one number per channel."""
     u = lambda n, v: unit_masks(cap.B[n, v], cap.x.shape[-2:])  # noqa: E731
     prob = lambda masks: perturb.masked_scores(cap, masks, batch_size, progress,  # noqa: E731
                                                softmax=True, desc="Poly-CAM")
