@@ -1,11 +1,12 @@
 """camwalls_lib: walled networks, CAM methods, the dead zone and the leak metric mu.
 
-A small library behind the book "CAM-based saliency can see through walls". Each module is
-one idea: :mod:`.walls` (the wall and the exact dead zone), :mod:`.models` (the paper's [CNN]
-and [VGG]), :mod:`.cams` (every CAM method as a weighting rule), :mod:`.metrics` (mu and
-faithfulness), :mod:`.data` (MNIST offline); :mod:`.vit` (a walled vision transformer),
-:mod:`.vit_explain` (its token and attention explainers), :mod:`.vit_theory` (why GradCAM
-paints its walled patches).
+A small library behind the book "CAM-based saliency can see through walls". Its folders follow
+the paper's pipeline (see ARCHITECTURE.md): :mod:`.networks` (walled models) ->
+:mod:`.cams` (capture ``B`` and ``nabla_B y``, a weighting rule, a map) -> :mod:`.walls` (the
+wall and its exact dead zone) -> :mod:`.metrics` (mu, faithfulness, the wall test) ->
+:mod:`.book` (figures, the explorer, the exercises). :mod:`.data` and :mod:`.training` feed
+the networks; :mod:`.theory` checks the paper's statements; :mod:`.helpers` and
+:mod:`.validate` are shared plumbing.
 """
 
 __version__ = "0.1.0"

@@ -29,10 +29,10 @@ import time
 import torch
 
 from . import cams
-from .leak import PAPER_TABLE1, leak_table
+from .cams.perturb import split_at
 from .metrics import mu
-from .models import masked_vgg16
-from .perturb import split_at
+from .metrics.leak import PAPER_TABLE1, leak_table
+from .networks.models import masked_vgg16
 from .walls import dead_zone
 
 __all__ = ["main", "setup", "measure", "Peak"]

@@ -10,9 +10,13 @@ Markers (select with -m):
            first cell installing the library from this repository (also slow)
 """
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# the book tools (tools/edition.py, tools/set_repository_url.py) import as top-level modules
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

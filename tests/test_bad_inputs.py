@@ -13,12 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from camwalls_lib import (cams, data, edition, efficientnet, metrics, mnist, photos, theorem3,
-                          train, validate)
-from camwalls_lib.efficientnet import Normalize
-from camwalls_lib.leak import LeakTable, leak_table
-from camwalls_lib.models import ToyCNN, masked_vgg16
-from camwalls_lib.vgg import load_paper_vgg
+import edition  # tools/edition.py (tests/conftest.py puts tools/ on sys.path)
+from camwalls_lib import cams, helpers, metrics, training as train, validate
+from camwalls_lib.data import mnist as data, photos
+from camwalls_lib.networks import efficientnet
+from camwalls_lib.theory import theorem3
+from camwalls_lib.training import mnist
+from camwalls_lib.networks.efficientnet import Normalize
+from camwalls_lib.metrics.leak import LeakTable, leak_table
+from camwalls_lib.networks.models import ToyCNN, masked_vgg16
+from camwalls_lib.networks.vgg import load_paper_vgg
 from camwalls_lib.walls import Wall, dead_zone
 
 torch.manual_seed(0)
@@ -263,7 +267,7 @@ CASES = [
     ("mnist-seed-negative", lambda t, m: mnist.train_walled_mnist(seed=-1),
      ValueError, r"seed must be an int >= 0"),
     ("mnist-cache-is-a-file",
-     lambda t, m: (env(m, CAMWALLS_CACHE=write(t, b"x", "cachefile")), mnist.cache_dir()),
+     lambda t, m: (env(m, CAMWALLS_CACHE=write(t, b"x", "cachefile")), helpers.cache_dir()),
      NotADirectoryError, r"cachefile is a file, not a folder"),
     ("mnist-root-missing", lambda t, m: data.load_mnist("test", root=t / "nowhere"),
      FileNotFoundError, r"root= .*nowhere does not exist"),

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from camwalls_lib import cams
-from camwalls_lib.models import GAPNet, ToyCNN, masked_vgg16
+from camwalls_lib.book import exercises
+from camwalls_lib.networks.models import GAPNet, ToyCNN, masked_vgg16
 from camwalls_lib.walls import Wall
 
 FAST = {"opticam": {"steps": 3}}
@@ -54,7 +55,22 @@ def test_gradcam_weights_are_one_number_per_channel(walled):
     cap = cams.capture(walled, torch.rand(3, 1, 28, 28))
     assert cams.gradcam_weights(cap).shape == (3, 24)
     assert cams.hirescam_weights(cap).shape == (3, 24, 24, 24)
-    assert cams.GLOBAL == set(cams.METHODS) - {"hirescam", "layercam"}
+
+
+def test_global_matches_each_rules_actual_alpha_shape_on_a_real_capture():
+    """GLOBAL is not a list to restate: a single-layer method is in it iff its rule, run on a
+    real capture, returns one number per channel ([N, V]) rather than one per position."""
+    torch.manual_seed(0)
+    model = GAPNet()                       # CAM's own architecture: every rule is defined on it
+    cap = cams.capture(model, torch.rand(2, 1, 28, 28))
+    for name, method in cams.RULES.items():
+        options = {"steps": 2} if "steps" in method.options else {}
+        alpha = method.weights(cap, **options)
+        assert alpha.shape in (cap.B.shape[:2], cap.B.shape), name
+        assert (alpha.dim() == 2) == (name in cams.GLOBAL), name
+    # Poly-CAM weighs whole channels at every layer (its single-layer case is a [N, V]
+    # weighted CAM: test_single_layer_polycam_plus_is_cic_weighted_cam)
+    assert set(cams.METHODS) - set(cams.RULES) <= cams.GLOBAL
 
 
 def test_gradcam_equals_cam_over_z_on_a_gap_linear_network():
@@ -146,7 +162,7 @@ def test_single_layer_polycam_plus_is_cic_weighted_cam(walled):
     x = torch.rand(2, 1, 28, 28)
     cap = cams.capture(walled, x, with_grad=False)
     u = cams.normalize(cams.upsample(cap.B, (28, 28)).flatten(0, 1)).view(2, 24, 28, 28)
-    torch.testing.assert_close(u[1], cams._unit_masks(cap.B[1], (28, 28)))
+    torch.testing.assert_close(u[1], cams.unit_masks(cap.B[1], (28, 28)))
     with torch.no_grad():
         w = torch.stack([torch.softmax(walled(x[n] * u[n][:, None]), 1)[:, cap.target[n]]
                          for n in range(2)])
@@ -174,9 +190,15 @@ def test_opticam_improves_its_objective(walled):
     assert objective(cams.opticam_weights(cap, steps=20)) > objective(uniform)
 
 
-def test_check_global_accepts_the_truth_only():
-    assert cams.check_global(set(cams.METHODS) - {"hirescam", "layercam"})
-    assert not cams.check_global({"gradcam", "hirescam"})
+def test_check_global_accepts_the_truth_only(capsys):
+    """The answer a student would write from the paper's Appendix A, by hand, in display names."""
+    truth = {"CAM", "GradCAM", "GradCAM++", "XGradCAM", "ScoreCAM", "AblationCAM", "EigenCAM",
+             "Opti-CAM", "PCAM+", "PCAM-", "PCAM±"}
+    assert exercises.check_global(truth)
+    assert not exercises.check_global(truth - {"ScoreCAM"})            # one missing
+    assert not exercises.check_global(truth | {"HiResCAM"})            # a local one added
+    assert not exercises.check_global({"GradCAM", "LayerCAM"})
+    assert "Not yet" in capsys.readouterr().out
 
 
 def test_your_own_weighting_rule_plugs_in(walled):

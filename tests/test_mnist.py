@@ -1,10 +1,11 @@
-"""camwalls_lib.mnist: the wall's dead zone, invariance, the exercise check, the cache, and
+"""camwalls_lib.training.mnist: the wall's dead zone, invariance, the exercise check, the cache, and
 (slow) the accuracy target."""
 
 import pytest
 import torch
 
-from camwalls_lib import mnist
+from camwalls_lib.book import exercises
+from camwalls_lib.training import mnist
 from camwalls_lib.walls import Wall, dead_rows, dead_zone, wall_is_exact
 
 
@@ -34,14 +35,14 @@ def test_randomizing_the_dead_zone_changes_no_logit():
 
 def test_check_dead_zone_rows(capsys):
     model = mnist.make_model("deep")
-    assert mnist.check_dead_zone_rows(model, (24, 27)) is True
-    assert mnist.check_dead_zone_rows(model, (20, 27)) is False
+    assert exercises.check_dead_zone_rows(model, (24, 27)) is True
+    assert exercises.check_dead_zone_rows(model, (20, 27)) is False
     assert "Not yet" in capsys.readouterr().out
 
 
 def test_reduced_run_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("CAMWALLS_CACHE", str(tmp_path))
-    monkeypatch.setattr("camwalls_lib.data._download", lambda split: None)  # offline: fail fast
+    monkeypatch.setattr("camwalls_lib.data.mnist._download", lambda split: None)  # offline: fail fast
     a = mnist.train_walled_mnist(max_train=256, images=256, progress=False)
     assert not a.cached and a.path.exists() and wall_is_exact(a.model)
     assert "MNIST" in a.source and "first 256 used" in a.source

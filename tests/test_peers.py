@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from camwalls_lib import cams, peers
-from camwalls_lib.models import ToyCNN
+from camwalls_lib.networks.models import ToyCNN
 from camwalls_lib.walls import Wall, dead_zone
-from camwalls_lib.walltest import scoreboard, wall_test
+from camwalls_lib.metrics.walltest import scoreboard, wall_test
 
 EXACT = {
     "grad-cam": {"HiResCAM", "GradCAMElementWise", "LayerCAM", "FullGrad"},
@@ -95,7 +95,7 @@ def test_missing_package_names_the_extra():
 
 
 def test_core_library_never_imports_the_peers():
-    code = ("import sys, camwalls_lib.walltest, camwalls_lib.peers, camwalls_lib.cams, "
+    code = ("import sys, camwalls_lib.metrics.walltest, camwalls_lib.peers, camwalls_lib.cams, "
             "camwalls_lib.metrics, camwalls_lib.walls; "
             "bad = [m for m in ('pytorch_grad_cam', 'torchcam', 'captum') if m in sys.modules]; "
             "assert not bad, bad")

@@ -5,9 +5,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from camwalls_lib import cams, perturb
-from camwalls_lib.leak import leak_table
-from camwalls_lib.models import ToyCNN, masked_vgg16
+from camwalls_lib import cams
+from camwalls_lib.cams import perturb
+from camwalls_lib.metrics.leak import leak_table
+from camwalls_lib.networks.models import ToyCNN, masked_vgg16
 from camwalls_lib.walls import Wall, dead_zone
 
 
@@ -97,7 +98,7 @@ def test_compute_many_equals_one_compute_per_method(monkeypatch):
     alone = {m: cams.compute(m, model, x) for m in methods}
     calls = []
     real = cams.capture
-    monkeypatch.setattr(cams, "capture", lambda *a, **k: calls.append(k) or real(*a, **k))
+    monkeypatch.setattr(cams.methods, "capture", lambda *a, **k: calls.append(k) or real(*a, **k))
     seconds = {}
     together = cams.compute_many(methods, model, x, seconds=seconds, batch_size=5)
     single = [k for k in calls if k.get("with_grad")]
@@ -173,7 +174,7 @@ def test_leak_table_captures_once_per_batch_of_images(monkeypatch):
     model, x = _models()["fx"]
     calls = []
     real = cams.capture
-    monkeypatch.setattr(cams, "capture", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(cams.methods, "capture", lambda *a, **k: calls.append(1) or real(*a, **k))
     methods = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam"]
     table = leak_table(model, x, dead_zone(model, (28, 28)), methods=methods, batch_size=2,
                        progress=False)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from camwalls_lib.photos import stack_pair
+from camwalls_lib.data.photos import stack_pair
 
 
 def test_stack_pair_takes_rows_above_split_from_upper_and_below_from_lower():
@@ -41,7 +41,7 @@ def test_stack_pair_rejects_mismatched_shapes():
 
 # ----------------------------------------------------------------------------- offline photos
 
-photos_mod = pytest.importorskip("camwalls_lib.photos")
+photos_mod = pytest.importorskip("camwalls_lib.data.photos")
 
 
 def test_shift_down_moves_rows_and_pads_with_the_first_row():

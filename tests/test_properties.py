@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from camwalls_lib.metrics import mu
-from camwalls_lib.models import ToyCNN
-from camwalls_lib.photos import stack_pair
+from camwalls_lib.networks.models import ToyCNN
+from camwalls_lib.data.photos import stack_pair
 from camwalls_lib.walls import Wall, dead_zone
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,5 +1,5 @@
 """Every solution's code runs: each chapter is executed with the Python of its solutions
-appended (:func:`camwalls_lib.edition.solution_code`), as a student who unfolds a solution and
+appended (``solution_code`` of tools/edition.py), as a student who unfolds a solution and
 pastes it under the chapter would.
 
 Marked ``slow`` and ``solutions`` (each chapter runs once more, about as long as the book
@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from camwalls_lib.edition import solution_code
+from edition import solution_code
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted(p for p in (REPO / "book").glob("[0-9]*.ipynb")

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from camwalls_lib.data import Digits
-from camwalls_lib.models import ToyCNN
-from camwalls_lib.stacked import bands, stack_digits
+from camwalls_lib.data.mnist import Digits
+from camwalls_lib.networks.models import ToyCNN
+from camwalls_lib.data.stacked import bands, stack_digits
 from camwalls_lib.walls import Wall, dead_zone
 
 
@@ -91,8 +91,8 @@ def test_vertical_wall_and_explicit_pairs_and_seed():
 
 
 def test_exercise_checks(capsys):
-    from camwalls_lib.leak import LeakTable
-    from camwalls_lib.stacked import check_trusted_methods, check_zero_leak_rule
+    from camwalls_lib.metrics.leak import LeakTable
+    from camwalls_lib.book.exercises import check_trusted_methods, check_zero_leak_rule
 
     table = LeakTable({"gradcam": torch.tensor([0.2, 0.0]), "hirescam": torch.zeros(2),
                        "layercam": torch.zeros(2)})

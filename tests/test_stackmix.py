@@ -4,9 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from camwalls_lib import stackmix
-from camwalls_lib.leak import leak_table
-from camwalls_lib.models import masked_vgg16
+from camwalls_lib.data import stackmix
+from camwalls_lib.metrics.leak import leak_table
+from camwalls_lib.networks.models import masked_vgg16
 from camwalls_lib.walls import dead_rows, dead_zone
 
 
@@ -61,7 +61,7 @@ def test_stackmix_is_seeded(tmp_path):
 
 def test_authors_integer_class_folders_keep_their_numbers(tmp_path):
     val = fake_imagenet_val(tmp_path / "val", ["0", "1", "2", "10", "399"])
-    assert stackmix.imagenet_classes(val) == [("0", 0), ("1", 1), ("2", 2), ("10", 10), ("399", 399)]
+    assert stackmix.class_folders(val) == [("0", 0), ("1", 1), ("2", 2), ("10", 10), ("399", 399)]
     stack = stackmix.build_stackmix(val, n_classes=4, seed=0)     # 399 is not an animal
     assert sorted(stack.labels.tolist()) == [0, 1, 2, 10]
 
@@ -95,7 +95,7 @@ def test_stackgen_images_are_resized_and_cropped_stackmix_ones_must_be_224(tmp_p
 
 
 def test_offline_stackmix_stacks_two_different_photos():
-    from camwalls_lib.photos import offline_photos
+    from camwalls_lib.data.photos import offline_photos
 
     stack = stackmix.offline_stackmix(n=3)
     pics = offline_photos(size=224)

@@ -7,7 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from camwalls_lib.edition import (
+EDITION = Path(__file__).resolve().parent.parent / "tools" / "edition.py"
+
+from edition import (
     SOLUTION_TAG,
     count_directives,
     make_student_edition,
@@ -116,7 +118,7 @@ def test_cli_writes_stripped_copies_and_reports(tmp_path, small_nb):
     nbformat.write(small_nb, src / "sub" / "ch.ipynb")
     nbformat.write(nbformat.v4.new_notebook(), src / "empty.ipynb")
     (src / "notes.md").write_text("not a notebook")
-    run = subprocess.run([sys.executable, "-m", "camwalls_lib.edition", str(src), str(out)],
+    run = subprocess.run([sys.executable, str(EDITION), str(src), str(out)],
                          capture_output=True, text=True, check=True)
     assert "sub/ch.ipynb: removed 5 items" in run.stdout
     assert "ex-two" in run.stdout
@@ -129,7 +131,7 @@ def test_cli_writes_stripped_copies_and_reports(tmp_path, small_nb):
 
 def test_cli_refuses_to_overwrite_the_sources(tmp_path, small_nb):
     nbformat.write(small_nb, tmp_path / "ch.ipynb")
-    run = subprocess.run([sys.executable, "-m", "camwalls_lib.edition", str(tmp_path), str(tmp_path)],
+    run = subprocess.run([sys.executable, str(EDITION), str(tmp_path), str(tmp_path)],
                          capture_output=True, text=True)
     assert run.returncode != 0 and "OUT_DIR" in run.stderr
     assert "Secret" in _sources(nbformat.read(tmp_path / "ch.ipynb", as_version=4))

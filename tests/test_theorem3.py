@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from camwalls_lib import cams
-from camwalls_lib.models import GAPNet, ToyCNN
-from camwalls_lib.theorem3 import (bound_factors, bound_holds, closed_form_alpha,
-                                   closed_form_gradient, expected_gradcam, gradcam_batch,
-                                   monte_carlo_gradcam, path_sums, patch_norms,
-                                   pooling_indicators, sample_walled_cnns, sqrt_mixture_mean,
-                                   theorem3_bound, theorem3_wall, walled_positions)
+from camwalls_lib.networks.models import GAPNet, ToyCNN
+from camwalls_lib.theory.prop2 import (closed_form_alpha, closed_form_gradient, path_sums,
+                                       pooling_indicators)
+from camwalls_lib.theory.theorem3 import (bound_factors, bound_holds, expected_gradcam,
+                                          gradcam_batch, monte_carlo_gradcam, patch_norms,
+                                          sample_walled_cnns, sqrt_mixture_mean, theorem3_bound)
+from camwalls_lib.walls import theorem3_wall, walled_positions
 from camwalls_lib.walls import Wall
 
 

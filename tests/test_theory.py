@@ -6,8 +6,9 @@ import random
 import pytest
 import sympy as sp
 
-from camwalls_lib import theory
-from camwalls_lib.theorem3 import sqrt_mixture_mean
+from camwalls_lib.book import exercises
+from camwalls_lib.theory import symbolic as theory
+from camwalls_lib.theory.theorem3 import sqrt_mixture_mean
 
 
 def test_cam_score_is_mean_of_cam_plus_bias():
@@ -95,49 +96,49 @@ def test_exact_expectation_sum_matches_numeric():
 # ----------------------------------------------------------------------------- exercises
 
 def test_check_prop2_l2(capsys):
-    S = theory.prop2_symbols()
+    S = exercises.prop2_symbols()
     W1, W2, C, h, w = S["W1"], S["W2"], S["C"], S["h"], S["w"]
     a1 = W1 * sp.Matrix(C)
     right = sum(sp.Heaviside(a1[i]) * W1[i, p] * W2[0, i] for i in range(2) for p in range(4))
-    assert theory.check_prop2_l2(right / (h * w))
-    assert theory.check_prop2_l2(right / 16)                           # h = w = 4 plugged in
+    assert exercises.check_prop2_l2(right / (h * w))
+    assert exercises.check_prop2_l2(right / 16)                           # h = w = 4 plugged in
     assert "Correct" in capsys.readouterr().out
-    assert not theory.check_prop2_l2(right / 4)                        # divided by h'w'
+    assert not exercises.check_prop2_l2(right / 4)                        # divided by h'w'
     no_indicator = sum(W1[i, p] * W2[0, i] for i in range(2) for p in range(4)) / (h * w)
-    assert not theory.check_prop2_l2(no_indicator)
-    assert not theory.check_prop2_l2(sp.Symbol("q") * right)          # stray symbol
+    assert not exercises.check_prop2_l2(no_indicator)
+    assert not exercises.check_prop2_l2(sp.Symbol("q") * right)          # stray symbol
     assert "Not yet" in capsys.readouterr().out
 
 
 def test_check_cam_score():
-    S = theory.cam_symbols()
-    assert theory.check_cam_score(sum(S["M"]) / (S["h"] * S["w"]) + S["b"])
-    assert theory.check_cam_score("(M_11 + M_12 + M_21 + M_22)/4 + b")
-    assert not theory.check_cam_score(sum(S["M"]) + S["b"])
-    assert not theory.check_cam_score(sum(S["M"]) / 4)
+    S = exercises.cam_symbols()
+    assert exercises.check_cam_score(sum(S["M"]) / (S["h"] * S["w"]) + S["b"])
+    assert exercises.check_cam_score("(M_11 + M_12 + M_21 + M_22)/4 + b")
+    assert not exercises.check_cam_score(sum(S["M"]) + S["b"])
+    assert not exercises.check_cam_score(sum(S["M"]) / 4)
 
 
 def test_check_softmax_alpha():
-    S = theory.softmax_symbols()
+    S = exercises.softmax_symbols()
     p, w, Z = S["p"], S["w"], S["h"] * S["w_map"]
-    assert theory.check_softmax_alpha(p[0] * (w[0] - sum(pj * wj for pj, wj in zip(p, w))) / Z)
+    assert exercises.check_softmax_alpha(p[0] * (w[0] - sum(pj * wj for pj, wj in zip(p, w))) / Z)
     # the same thing using p_1 = 1 - p_2 - p_3 is right too (probabilities sum to 1)
-    assert theory.check_softmax_alpha(p[0] * ((p[1] + p[2]) * w[0] - p[1] * w[1] - p[2] * w[2]) / Z)
-    assert not theory.check_softmax_alpha(w[0] / Z)
+    assert exercises.check_softmax_alpha(p[0] * ((p[1] + p[2]) * w[0] - p[1] * w[1] - p[2] * w[2]) / Z)
+    assert not exercises.check_softmax_alpha(w[0] / Z)
 
 
 def test_check_theorem3_exercises():
-    S = theory.theorem3_symbols()
+    S = exercises.theorem3_symbols()
     t, h, w, hp, wp, V = (S[k] for k in ("tau", "h", "w", "hprime", "wprime", "V"))
-    assert theory.check_alpha_variance(t**2 * hp * wp / (2 * h**2 * w**2))
-    assert not theory.check_alpha_variance(t**2 * hp * wp / (h**2 * w**2))
-    assert not theory.check_alpha_variance(t * sp.sqrt(hp * wp / 2) / (h * w))   # a std
-    assert theory.check_cantelli(V / (V + 20))
-    assert not theory.check_cantelli(1 - 20 / V)
+    assert exercises.check_alpha_variance(t**2 * hp * wp / (2 * h**2 * w**2))
+    assert not exercises.check_alpha_variance(t**2 * hp * wp / (h**2 * w**2))
+    assert not exercises.check_alpha_variance(t * sp.sqrt(hp * wp / 2) / (h * w))   # a std
+    assert exercises.check_cantelli(V / (V + 20))
+    assert not exercises.check_cantelli(1 - 20 / V)
 
 
 def test_checks_reject_non_expressions():
     with pytest.raises(TypeError):
-        theory.check_cantelli(object())
+        exercises.check_cantelli(object())
     with pytest.raises(ValueError, match="sympy"):
-        theory.check_cantelli("V/(")
+        exercises.check_cantelli("V/(")

@@ -1,4 +1,4 @@
-"""camwalls_lib.train.fit: the wall survives every optimizer, checkpoints reload with
+"""camwalls_lib.training.fit: the wall survives every optimizer, checkpoints reload with
 weights_only=True, and an interrupted-then-resumed run ends in the same bits."""
 
 import pytest
@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from camwalls_lib.models import WalledNet
-from camwalls_lib.train import History, TensorLoader, evaluate, fit, load_checkpoint
-from camwalls_lib.walls import Wall, WalledLinear, wall_is_exact
+from camwalls_lib.networks.models import WalledNet
+from camwalls_lib.training import History, TensorLoader, evaluate, fit, load_checkpoint
+from camwalls_lib.walls import Wall, WalledLinear, wall_is_exact, walled_weights
 
 
 class TinyWalled(WalledNet):
@@ -46,7 +46,7 @@ def setup(seed=0, opt="adam"):
 
 def raw_walled_weights(model):
     layer = next(m for m in model.modules() if isinstance(m, WalledLinear))
-    return layer.weight.detach()[:, layer.weight_mask == 0]
+    return walled_weights(layer).detach()
 
 
 def same_bits(a, b):

@@ -6,9 +6,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from camwalls_lib import vgg
-from camwalls_lib.models import masked_vgg16
-from camwalls_lib.train import fit
+from camwalls_lib.book import exercises
+from camwalls_lib.networks import vgg as checkpoints
+from camwalls_lib.training import vgg
+from camwalls_lib.networks.models import masked_vgg16
+from camwalls_lib.training import fit
 from camwalls_lib.walls import dead_rows, dead_zone, wall_is_exact
 
 
@@ -61,7 +63,7 @@ def test_authors_layout_maps_onto_masked_vgg_and_computes_the_same_function(tmp_
     keys = list(theirs.state_dict())
     assert keys[0] == "0.weight" and "28.weight" in keys and keys[-1] == "31.6.bias"
     torch.save(theirs.state_dict(), tmp_path / "params.pt")
-    ours = vgg.load_paper_vgg(tmp_path / "params.pt")
+    ours = checkpoints.load_paper_vgg(tmp_path / "params.pt")
     assert ours.classifier[1].feature_shape == (16, 14, 14)
     assert ours.classifier[-1].out_features == 7 and wall_is_exact(ours)
     x = torch.randn(2, 3, 224, 224)
@@ -72,25 +74,25 @@ def test_authors_layout_maps_onto_masked_vgg_and_computes_the_same_function(tmp_
 
 def test_key_mapping_is_a_bijection_with_the_classifier_offset():
     theirs = authors_sequential().state_dict()
-    mapped = vgg.paper_to_library(theirs)
+    mapped = checkpoints.paper_to_library(theirs)
     assert mapped["classifier.1.weight"] is theirs["31.0.weight"]
     assert mapped["classifier.7.bias"] is theirs["31.6.bias"]
     assert mapped["features.28.weight"] is theirs["28.weight"]
-    assert vgg.library_to_paper(mapped).keys() == theirs.keys()
+    assert checkpoints.library_to_paper(mapped).keys() == theirs.keys()
 
 
 def test_save_then_load_round_trip(tmp_path):
     torch.manual_seed(1)
     model = masked_vgg16(num_classes=3, width=1 / 16).eval()
-    vgg.save_paper_vgg(model, tmp_path / "m.pt")
+    checkpoints.save_paper_vgg(model, tmp_path / "m.pt")
     saved = torch.load(tmp_path / "m.pt", weights_only=True)
     assert set(saved) == set(authors_sequential(num_classes=3).state_dict())
-    again = vgg.load_paper_vgg(tmp_path / "m.pt")
+    again = checkpoints.load_paper_vgg(tmp_path / "m.pt")
     for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), k
     tiny = masked_vgg16(num_classes=5, width=1 / 16, input_size=64, hidden=64)   # other shapes
-    vgg.save_paper_vgg(tiny, tmp_path / "tiny.pt")
-    again = vgg.load_paper_vgg(tmp_path / "tiny.pt")
+    checkpoints.save_paper_vgg(tiny, tmp_path / "tiny.pt")
+    again = checkpoints.load_paper_vgg(tmp_path / "tiny.pt")
     assert again.classifier[1].feature_shape == (16, 4, 4) and again.classifier[1].out_features == 4
 
 
@@ -99,15 +101,15 @@ def test_refuses_shapes_that_do_not_match(tmp_path):
     state["31.3.weight"] = torch.zeros(100, 256)              # second dense layer: wrong shape
     torch.save(state, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="does not match"):
-        vgg.load_paper_vgg(tmp_path / "bad.pt")
+        checkpoints.load_paper_vgg(tmp_path / "bad.pt")
 
 
 def test_refuses_torchvision_layout_and_missing_files(tmp_path):
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "tv.pt")
     with pytest.raises(ValueError, match="authors' layout"):
-        vgg.load_paper_vgg(tmp_path / "tv.pt")
+        checkpoints.load_paper_vgg(tmp_path / "tv.pt")
     with pytest.raises(FileNotFoundError, match="params_vgg16_masked"):
-        vgg.load_paper_vgg(tmp_path / "nope.pt")
+        checkpoints.load_paper_vgg(tmp_path / "nope.pt")
 
 
 def test_refuses_an_unmasked_checkpoint_unless_forced(tmp_path):
@@ -117,8 +119,8 @@ def test_refuses_an_unmasked_checkpoint_unless_forced(tmp_path):
         theirs[-1][0].weight.normal_()                          # baseline: nothing walled
     torch.save(theirs.state_dict(), tmp_path / "baseline.pt")
     with pytest.raises(ValueError, match="unmasked"):
-        vgg.load_paper_vgg(tmp_path / "baseline.pt")
-    forced = vgg.load_paper_vgg(tmp_path / "baseline.pt", force_wall=True)
+        checkpoints.load_paper_vgg(tmp_path / "baseline.pt")
+    forced = checkpoints.load_paper_vgg(tmp_path / "baseline.pt", force_wall=True)
     assert wall_is_exact(forced) and (forced.classifier[1].weight[:, :5].abs() > 0).all()
 
 
@@ -135,7 +137,7 @@ def test_a_checkpoint_built_from_torchvision_exactly_as_the_authors_do(tmp_path)
         mask[-9:, :] = 0
         seq[-1][0].weight *= mask.expand(256, 14, 14).reshape(-1)
     torch.save(seq.state_dict(), tmp_path / "params_vgg16_masked.pt")
-    ours = vgg.load_paper_vgg(tmp_path / "params_vgg16_masked.pt")
+    ours = checkpoints.load_paper_vgg(tmp_path / "params_vgg16_masked.pt")
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), seq.eval()(x), rtol=0, atol=0)
@@ -161,7 +163,7 @@ def test_wall_stays_exactly_zero_through_bf16_autocast_sgd_steps():
     before = first.weight.detach().clone()
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-2)
     fit(model, tiny_loader(), 2, opt, amp=True, device="cpu", progress=False)   # bf16 on CPU
-    walled = first.weight_mask == 0
+    walled = first.walled()
     assert walled.any() and torch.equal(first.weight[:, walled], torch.zeros_like(first.weight[:, walled]))
     assert not torch.equal(first.weight[:, ~walled], before[:, ~walled])    # it did train
     assert wall_is_exact(model)
@@ -202,7 +204,7 @@ def test_cpu_smoke_recipe_trains_resumes_and_exports(tmp_path):
     assert h2.train_loss == h.train_loss
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
-    exported = vgg.load_paper_vgg(tmp_path / "a" / "masked_vgg.pt")
+    exported = checkpoints.load_paper_vgg(tmp_path / "a" / "masked_vgg.pt")
     assert exported.classifier[-1].out_features == 5
     assert exported.classifier[1].feature_shape == (16, 4, 4) and wall_is_exact(exported)
 
@@ -243,11 +245,11 @@ def test_command_line_refuses_a_missing_dataset(tmp_path, capsys):
 
 
 def test_exercise_checks_accept_the_right_answers_only(capsys):
-    assert vgg.check_vgg_dead_zone(9, (170, 223))
-    assert not vgg.check_vgg_dead_zone(9, (171, 224))
-    assert vgg.check_vgg_dead_zone(5, None)           # a 5-row wall hides no whole row
-    assert not vgg.check_vgg_dead_zone(5, (202, 223))
-    assert vgg.check_vgg_dead_zone(7, (202, 223))
-    assert vgg.check_uniform_mu(0.491) and vgg.check_uniform_mu(49.1)
-    assert not vgg.check_uniform_mu(54 / 224) and not vgg.check_uniform_mu(24.1)
+    assert exercises.check_vgg_dead_zone(9, (170, 223))
+    assert not exercises.check_vgg_dead_zone(9, (171, 224))
+    assert exercises.check_vgg_dead_zone(5, None)           # a 5-row wall hides no whole row
+    assert not exercises.check_vgg_dead_zone(5, (202, 223))
+    assert exercises.check_vgg_dead_zone(7, (202, 223))
+    assert exercises.check_uniform_mu(0.491) and exercises.check_uniform_mu(49.1)
+    assert not exercises.check_uniform_mu(54 / 224) and not exercises.check_uniform_mu(24.1)
     assert "Correct" in capsys.readouterr().out

@@ -5,7 +5,11 @@ import pytest
 import sympy as sp
 import torch
 
-from camwalls_lib import cams, vit, vit_explain as ve, vit_theory as vt
+from camwalls_lib import cams
+from camwalls_lib.book import exercises
+from camwalls_lib.cams import vit_explain as ve
+from camwalls_lib.networks import vit
+from camwalls_lib.theory import vit as vt
 from camwalls_lib.metrics import mu
 from camwalls_lib.walls import Wall, attention_mask, dead_zone
 
@@ -156,11 +160,11 @@ def test_sympy_identities():
 def test_check_blind_explainers(capsys):
     model, x = tiny(), torch.rand(6, 1, 28, 28)
     table = ve.leak_table(model, x, dead_zone(model, (1, 28, 28)))
-    assert ve.check_blind_explainers(table, sorted(ve.POSITIONWISE)) is True
-    assert ve.check_blind_explainers(table, ["hirescam"]) is False
+    assert exercises.check_blind_explainers(table, sorted(ve.POSITIONWISE)) is True
+    assert exercises.check_blind_explainers(table, ["hirescam"]) is False
     assert "Not yet" in capsys.readouterr().out
     with pytest.raises(ValueError, match="Unknown"):
-        ve.check_blind_explainers(table, ["gradcam++"])
+        exercises.check_blind_explainers(table, ["gradcam++"])
 
 
 def test_bad_input_is_refused_clearly():

@@ -5,9 +5,9 @@ import io
 import pytest
 import torch
 
-from camwalls_lib.models import ToyCNN, masked_vgg16
+from camwalls_lib.networks.models import ToyCNN, masked_vgg16
 from camwalls_lib.walls import (Wall, WalledLinear, dead_rows, dead_zone, receptive_field,
-                                wall_is_exact)
+                                wall_is_exact, walled_weights)
 
 
 def test_wall_mask_follows_python_slices():
@@ -44,7 +44,7 @@ def test_walled_weights_stay_exactly_zero_under_training(make_optimizer):
         optimizer.step()
     layer = model.classifier[1]
     assert not torch.equal(layer.weight, before)               # it did train
-    assert (layer.weight[:, layer.weight_mask == 0] == 0).all()
+    assert (walled_weights(layer) == 0).all()
     assert wall_is_exact(model)
 
 
@@ -109,6 +109,7 @@ def test_dead_zone_of_small_masked_vgg_by_perturbation():
     _perturbation_check(model, (3, 224, 224), zone, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_full_size_masked_vgg16_dead_zone_is_the_papers_54_rows():
     """Paper, Sec. 3.1: the lowest 9 of 14 rows walled -> a dead zone of 54 rows (24 %),
     written 171:224 in 1-based inclusive indices, i.e. Python rows 170..223."""
@@ -138,7 +139,7 @@ def test_dead_zone_needs_a_walled_model():
 
 
 def test_check_dead_rows_accepts_the_truth_only(capsys):
-    from camwalls_lib.walls import check_dead_rows
+    from camwalls_lib.book.exercises import check_dead_rows
     model = ToyCNN(V=4, wall=Wall.bottom(3))
     assert check_dead_rows(model, (1, 28, 28), (22, 27))
     assert not check_dead_rows(model, (1, 28, 28), (18, 27))
@@ -146,3 +147,19 @@ def test_check_dead_rows_accepts_the_truth_only(capsys):
     assert not check_dead_rows(model, (1, 28, 28), None)
     blind_spot_free = ToyCNN(V=4, extra_convs=(4,), wall=Wall.bottom(1))   # padding reaches row 27
     assert check_dead_rows(blind_spot_free, (1, 28, 28), None)
+
+
+def test_walled_linear_is_the_feature_wall_in_front_of_a_dense_layer():
+    """One wall mechanism: the dense-layer wall reads its map through a FeatureWall, the same
+    layer EfficientNet's walled head uses, so both set the same positions to exactly 0."""
+    from camwalls_lib.walls import FeatureWall
+
+    torch.manual_seed(0)
+    wall = Wall.bottom(2)
+    layer = WalledLinear((3, 4, 5), 7, wall)
+    B = torch.randn(2, 3, 4, 5)
+    blind = FeatureWall(wall)(B)
+    assert (blind[:, :, 2:] == 0).all() and torch.equal(blind[:, :, :2], B[:, :, :2])
+    plain = torch.nn.functional.linear(blind.flatten(1), layer.weight, layer.bias)
+    torch.testing.assert_close(layer(B.flatten(1)), plain)
+    assert torch.equal(layer.walled(), ~wall.visible(4, 5).expand(3, 4, 5).reshape(-1))

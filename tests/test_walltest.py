@@ -1,4 +1,4 @@
-"""The wall test API (camwalls_lib.walltest) on a tiny walled model: verdicts, numbers, errors."""
+"""The wall test API (camwalls_lib.metrics.walltest) on a tiny walled model: verdicts, numbers, errors."""
 
 import numpy as np
 import pytest
@@ -6,13 +6,13 @@ import torch
 import torch.nn as nn
 
 from camwalls_lib import cams
-from camwalls_lib.leak import leak_birth, signed_map
+from camwalls_lib.metrics.leak import leak_birth, signed_map
 from camwalls_lib.metrics import mu
-from camwalls_lib.models import ToyCNN
+from camwalls_lib.networks.models import ToyCNN
 from camwalls_lib.walls import Wall, dead_cells, dead_zone
-from camwalls_lib.walltest import (VERDICTS, agreement, agreement_markdown, as_maps,
-                                   assert_wall_holds, camwalls_explainer, scoreboard,
-                                   to_markdown, wall_test)
+from camwalls_lib.metrics.walltest import (VERDICTS, agreement, agreement_markdown, as_maps,
+                                           assert_wall_holds, camwalls_explainer, scoreboard,
+                                           to_markdown, wall_test)
 
 
 @pytest.fixture(scope="module")

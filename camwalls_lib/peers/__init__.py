@@ -10,7 +10,7 @@ of ``camwalls_lib`` never imports them (``pip install camwalls[peers]`` installs
 Every ``explainers(layer=None, ...)`` returns ``{method name: explainer}``, each explainer a
 callable ``(model, x [N, C, H, W], target [N]) -> [N, h, w]`` maps exactly as that library's
 users get them (its own ReLU, normalisation and resizing), ready for
-:func:`camwalls_lib.walltest.wall_test`. ``layer=None`` explains ``model.cam_layer`` (or the
+:func:`camwalls_lib.metrics.walltest.wall_test`. ``layer=None`` explains ``model.cam_layer`` (or the
 last ``Conv2d``), like :func:`camwalls_lib.cams.compute`.
 """
 

@@ -15,6 +15,7 @@ pixels, where every gradient of the output is exactly 0.
 from __future__ import annotations
 
 from .. import cams
+from ..helpers import eval_mode
 from . import require
 
 __all__ = ["METHODS", "explainers"]
@@ -51,14 +52,10 @@ def _layer_gradcam(attr, layer):
 
 def _pixel(cls, name, layer=None, **options):
     def explain(model, x, target):
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             method = (cls(model, cams.resolve_layer(model, layer)) if name == "GuidedGradCam"
                       else cls(model))
             a = method.attribute(x.clone().requires_grad_(True), target=target, **options)
-        finally:
-            model.train(was_training)
         return a.detach().abs().sum(1)
     explain.__name__ = name
     return explain

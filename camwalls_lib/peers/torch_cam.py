@@ -15,6 +15,7 @@ the transformer method ``LeGrad`` are not wrapped.
 from __future__ import annotations
 
 from .. import cams
+from ..helpers import eval_mode
 from . import require
 
 __all__ = ["METHODS", "explainers"]
@@ -43,10 +44,9 @@ def explainers(layer=None, batch_size: int = 32, options: dict | None = None,
 def _explainer(cls, layer, kwargs):
     def explain(model, x, target):
         target_layer = cams.resolve_layer(model, layer)
-        was_training = model.training
-        model.eval()
         try:
-            with cls(model, target_layer, input_shape=tuple(x.shape[1:]), **kwargs) as extractor:
+            with eval_mode(model), cls(model, target_layer, input_shape=tuple(x.shape[1:]),
+                                       **kwargs) as extractor:
                 scores = model(x)
                 maps = extractor(target.tolist(), scores)
         except RuntimeError as err:
@@ -55,8 +55,6 @@ def _explainer(cls, layer, kwargs):
             raise ValueError("torchcam's CAM needs a head that is global average pooling + one "
                              "linear layer reading the explained channels; this model has "
                              f"another head ({err}).") from err
-        finally:
-            model.train(was_training)
         return maps[0]
     explain.__name__ = cls.__name__
     return explain

@@ -1,0 +1,209 @@
+"""Move the wall, the computation: a wall anywhere on the toy CNN's pooled map, its dead zone,
+several CAM methods' maps and their leak ``mu`` -- no display (drawn by :mod:`.explorer`).
+
+Two modes:
+
+- ``"init"``: a Gaussian-initialised network (Theorem 3's setting). Every wall shares the same
+  filters and the same weights in front of it (one seed), so only the wall changes. Instant.
+- ``"trained"``: the book's trained *unwalled* toy CNN
+  (:func:`camwalls_lib.training.mnist.train_walled_mnist` with ``wall=None``) whose dense layer
+  is re-trained with the wall -- a walled model in a few seconds, because only the dense layer
+  learns (on pooled features computed once). Each wall's head is cached on disk; a cached
+  wall answers in milliseconds.
+
+:meth:`WallLab.update` returns a :class:`Frame`; :meth:`WallLab.frames` one per wall position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import cams
+from ..data.stacked import stack_digits
+from ..helpers import cache_dir
+from ..metrics import mu
+from ..networks.models import ToyCNN
+from ..training import TensorLoader, evaluate, fit
+from ..training.mnist import VARIANTS, load_split, train_walled_mnist
+from ..walls import Wall, WalledLinear, dead_zone
+
+__all__ = ["WallLab", "Frame", "band_wall", "DEFAULT_METHODS"]
+
+DEFAULT_METHODS = ("gradcam", "gradcam++", "xgradcam", "scorecam", "eigencam", "hirescam")
+
+
+def band_wall(start: int, height: int, axis: str = "rows", size: int = 12) -> Wall:
+    """A wall over ``height`` rows (``axis="rows"``) or columns (``"cols"``) of a
+    ``size x size`` map, starting at ``start``; clipped to the map."""
+    if axis not in ("rows", "cols"):
+        raise ValueError(f"axis must be 'rows' or 'cols', got {axis!r}.")
+    if not (0 <= start < size) or height < 1:
+        raise ValueError(f"Need 0 <= start < {size} and height >= 1, got start={start}, "
+                         f"height={height}.")
+    span = (start, min(size, start + height))
+    return Wall(rows=span) if axis == "rows" else Wall(cols=span)
+
+
+@dataclass
+class Frame:
+    """One state of the explorer.
+
+    image ``[1, H, W]``, zone bool ``[H, W]``, maps ``{method: [H, W]}`` normalised saliency,
+    mu ``{method: float}``, the digit's label and the model's prediction, the walled model's
+    test accuracy (trained mode; None at initialisation), and the seconds the update took.
+    """
+
+    wall: Wall
+    image: torch.Tensor
+    zone: torch.Tensor
+    maps: dict[str, torch.Tensor]
+    mu: dict[str, float]
+    label: int
+    prediction: int
+    accuracy: float | None
+    mode: str
+    seconds: float = 0.0
+    notes: dict = field(default_factory=dict)
+
+
+class WallLab:
+    """Walls anywhere, heatmaps of several methods, and their ``mu``: the computation
+    behind :class:`camwalls_lib.book.explorer.WallExplorer` (which draws it).
+
+    Parameters
+    ----------
+    variant : "toy" (the book's 32-filter CNN) or "deep" (two conv blocks).
+    methods : default methods shown (any of :data:`camwalls_lib.cams.METHODS` but "cam").
+    n_digits : test digits offered by the digit picker (the first ``n_digits`` of the test
+        split).
+    finetune_images : training images used to re-train the dense layer for each wall.
+    method_options : per-method options, e.g. ``{"opticam": {"steps": 30}}``.
+    tau : standard deviation of the Gaussian initialisation (init mode).
+    base : the trained unwalled model for the trained mode (a
+        :class:`~camwalls_lib.training.mnist.Trained`); default: the book's, trained on first use.
+    """
+
+    def __init__(self, variant: str = "toy", methods=DEFAULT_METHODS, n_digits: int = 20,
+                 finetune_images: int = 8000, method_options: dict | None = None,
+                 seed: int = 0, tau: float = 0.1, progress: bool = True, base=None):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}.")
+        self.variant, self.methods, self.seed, self.tau = variant, tuple(methods), seed, tau
+        self.method_options = method_options or {}
+        self.finetune_images, self.progress = finetune_images, progress
+        self.test = load_split("test")
+        self.digits, self.labels = self.test.tensors()
+        self.digits, self.labels = self.digits[:n_digits], self.labels[:n_digits]
+        self.size = ToyCNN(**VARIANTS[variant]).features(torch.zeros(1, 1, 28, 28)).shape[-1]
+        self._models: dict = {}
+        self._zones: dict = {}
+        self._base = base
+        self._features = None
+
+    # ------------------------------------------------------------------ models
+    def model(self, wall: Wall, mode: str = "init") -> ToyCNN:
+        """The walled model for ``wall`` in ``mode`` ("init" or "trained"), memoised."""
+        if mode not in ("init", "trained"):
+            raise ValueError(f"mode must be 'init' or 'trained', got {mode!r}.")
+        key = (mode, wall)
+        if key not in self._models:
+            build = self._init_model if mode == "init" else self._trained_model
+            self._models[key] = build(wall)
+        return self._models[key]
+
+    def _init_model(self, wall: Wall) -> ToyCNN:
+        """Theorem 3's setting: N(0, tau^2) weights, no biases; the same draw for every wall."""
+        arch = {**VARIANTS[self.variant], "bias": False}
+        torch.manual_seed(self.seed)
+        model = ToyCNN(wall=wall, tau=self.tau, **arch)
+        model.accuracy = None
+        return model.eval()
+
+    @property
+    def base(self):
+        """The trained unwalled model every trained wall starts from (cached on disk)."""
+        if self._base is None:
+            self._base = train_walled_mnist(None, self.variant, progress=self.progress)
+        return self._base
+
+    def _pooled_features(self):
+        """Flattened pooled maps of the base model on training and test images (computed once)."""
+        if self._features is None:
+            model = self.base.model.eval()
+            xtr, ytr = load_split("train").tensors()
+            xte, yte = self.test.tensors()
+            with torch.no_grad():
+                ftr = torch.cat([model.features(b).flatten(1)
+                                 for b in xtr[:self.finetune_images].split(1000)])
+                fte = torch.cat([model.features(b).flatten(1) for b in xte.split(1000)])
+            self._features = (ftr, ytr[:self.finetune_images], fte, yte)
+        return self._features
+
+    def _head_path(self, wall: Wall):
+        key = json.dumps({"base": self.base.path.name if self.base.path else "",
+                          "wall": [wall.rows, wall.cols], "n": self.finetune_images,
+                          "seed": self.seed, "version": 1})
+        return cache_dir() / "explorer" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+
+    def _trained_model(self, wall: Wall) -> ToyCNN:
+        """The base model with its dense layer re-trained behind ``wall`` (cached on disk)."""
+        model = ToyCNN(wall=wall, **VARIANTS[self.variant])
+        model.load_state_dict(self.base.model.state_dict())    # walled weights -> 0
+        head: WalledLinear = model.classifier[1]
+        path = self._head_path(wall)
+        if path.exists():
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            head.load_state_dict(blob["head"])
+            model.accuracy = blob["accuracy"]
+            return model.eval()
+        ftr, ytr, fte, yte = self._pooled_features()
+        torch.manual_seed(self.seed)
+        optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
+        fit(head, TensorLoader(ftr, ytr, 256, shuffle=True), 2, optimizer, device="cpu",
+            progress=False)
+        model.accuracy, _ = evaluate(head, TensorLoader(fte, yte, 2000), device="cpu")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"head": head.state_dict(), "accuracy": model.accuracy}, path)
+        return model.eval()
+
+    # ------------------------------------------------------------------ one update
+    def update(self, start: int = 8, height: int = 4, axis: str = "rows", digit: int = 0,
+               methods=None, mode: str = "init", stacked: bool = False) -> Frame:
+        """Everything one position of the sliders shows, computed without any display.
+
+        ``start``/``height``/``axis``: the wall band on the pooled map (:func:`band_wall`);
+        ``digit``: index into the offered test digits; ``stacked``: add a second digit of
+        the same class inside the dead zone (the stacked-digits construction).
+        """
+        t0 = time.perf_counter()
+        if not 0 <= digit < len(self.labels):
+            raise ValueError(f"digit must be in 0..{len(self.labels) - 1}, got {digit}.")
+        wall = band_wall(start, height, axis, self.size)
+        model = self.model(wall, mode)
+        if wall not in self._zones:                       # depends on the wall only
+            self._zones[wall] = dead_zone(model, (1, 28, 28))
+        zone = self._zones[wall]
+        x = self.digits[digit:digit + 1]
+        if stacked and zone.any() and not zone.all():
+            same = torch.nonzero(self.test.y == self.labels[digit]).flatten()
+            partner = int(same[(same != digit).nonzero()[0]]) if len(same) > 1 else digit
+            x = stack_digits(self.test, zone, pairs=[[digit, partner]]).x
+        with torch.no_grad():
+            prediction = int(model(x).argmax(1))
+        maps, mus = {}, {}
+        for method in methods or self.methods:
+            s = cams.saliency(method, model, x, **self.method_options.get(method, {}))[0]
+            maps[method], mus[method] = s, float(mu(s, zone)) if zone.any() else 0.0
+        return Frame(wall, x[0], zone, maps, mus, int(self.labels[digit]), prediction,
+                     getattr(model, "accuracy", None), mode, time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ static frames
+    def frames(self, starts, height: int = 4, axis: str = "rows", digit: int = 0,
+               mode: str = "init", methods=None, stacked: bool = False) -> list[Frame]:
+        """One :class:`Frame` per wall position in ``starts``."""
+        return [self.update(s, height, axis, digit, methods, mode, stacked) for s in starts]

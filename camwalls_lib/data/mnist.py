@@ -1,0 +1,131 @@
+"""MNIST, offline first.
+
+:func:`load_mnist` looks, in order, in an explicit ``root``, in ``$CAMWALLS_DATA``, in the
+``shared/data`` folder beside the repository, and in torchvision's usual folder; only if none
+has the files and the network answers does it download (through torchvision). The complete
+training set needs ``train-images-idx3-ubyte.gz``; where only the offline fallback
+``mnist_train_first19690.npz`` exists (the first 19,690 official training images), it is used
+and the returned :class:`Digits` says so in ``source`` -- every figure built on it must too.
+
+An *explicit* location -- ``root=`` or ``$CAMWALLS_DATA`` -- that does not exist is an error,
+never silently replaced by the default folders.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import validate
+
+__all__ = ["Digits", "load_mnist", "mnist_dirs"]
+
+_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+FALLBACK = "mnist_train_first19690.npz"
+_SPLIT_NAME = {"train": "training set", "test": "test set"}
+
+
+@dataclass
+class Digits:
+    """Images ``x`` (uint8 ``[N, 28, 28]``), labels ``y`` (int64 ``[N]``) and where they came
+    from (``source``: a sentence to print under results, naming the data and never a path on
+    the machine that read it). ``full`` is False for the offline
+    fallback subset."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    source: str
+    full: bool = True
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float images in [0, 1] ``[N, 1, 28, 28]`` and labels ``[N]``."""
+        return self.x[:, None].float() / 255.0, self.y
+
+
+def mnist_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for MNIST files, in order. An explicit ``root`` or ``$CAMWALLS_DATA``
+    must be an existing folder (FileNotFoundError / NotADirectoryError otherwise)."""
+    here = Path(__file__).resolve().parent
+    candidates = []
+    if root is not None:
+        candidates.append(validate.explicit_dir(
+            root, "root=", "pass the folder that holds the MNIST files (or its parent with an "
+            "mnist/ subfolder), or root=None to search the default places"))
+    if os.environ.get("CAMWALLS_DATA"):
+        candidates.append(validate.explicit_dir(
+            os.environ["CAMWALLS_DATA"], "$CAMWALLS_DATA =", "set it to the folder that holds "
+            "mnist/ (e.g. shared/data), or unset it to search the default places"))
+    candidates += [here.parent.parent / "shared" / "data", here.parent / "shared" / "data",
+                   Path.home() / ".cache" / "camwalls", Path("data")]
+    dirs = []
+    for c in candidates:
+        dirs += [c / "mnist", c / "MNIST" / "raw", c]
+    return dirs
+
+
+def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
+               download: bool = True) -> Digits:
+    """The MNIST ``split`` ("train" or "test") as :class:`Digits`.
+
+    Raises ``FileNotFoundError`` naming every way to provide the data when nothing works.
+    """
+    if split not in _FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    images, labels = _FILES[split]
+    dirs = mnist_dirs(root)
+    for d in dirs:
+        if (d / images).exists() and (d / labels).exists():
+            return Digits(_read_idx(d / images), _read_idx(d / labels).long(),
+                          f"MNIST {_SPLIT_NAME[split]}, {_count(d / labels)} images, offline copy")
+    if download:
+        digits = _download(split)
+        if digits is not None:
+            return digits
+    if split == "train":
+        for d in dirs:
+            if (d / FALLBACK).exists():
+                with np.load(d / FALLBACK) as f:
+                    x, y = torch.from_numpy(f["x"]), torch.from_numpy(f["y"]).long()
+                return Digits(x, y, f"offline fallback: the first {len(y):,} official MNIST "
+                                    f"training images (of 60,000), offline copy", full=False)
+    raise FileNotFoundError(
+        f"MNIST {split} not found. Provide it in one of three ways: (1) pass root= a folder "
+        f"holding {images} and {labels}; (2) set the environment variable CAMWALLS_DATA to "
+        "such a folder (or its parent with an mnist/ subfolder); (3) run where the network is "
+        "available, and torchvision downloads it. Searched: "
+        + ", ".join(str(d) for d in dirs[:6]) + ", ..."
+    )
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    """Read a gzipped IDX file (the MNIST format) into a uint8 tensor."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return torch.from_numpy(np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape).copy())
+
+
+def _count(labels_path: Path) -> str:
+    with gzip.open(labels_path, "rb") as f:
+        return f"{int.from_bytes(f.read(8)[4:8], 'big'):,}"
+
+
+def _download(split: str) -> Digits | None:
+    """torchvision's download into ~/.cache/camwalls, or None when offline."""
+    try:
+        from torchvision.datasets import MNIST
+        ds = MNIST(Path.home() / ".cache" / "camwalls", train=split == "train", download=True)
+    except Exception:  # no network, no mirror answering: the caller falls back or explains
+        return None
+    return Digits(ds.data.clone(), ds.targets.clone().long(),
+                  f"MNIST {split}, {len(ds.targets):,} images (downloaded by torchvision)")

@@ -1,0 +1,15 @@
+"""The metrics: how much a map leaks into the dead zone, and how faithful it is.
+
+- :mod:`.mu` -- :func:`mu`, the paper's leak metric (Eq. 7);
+- :mod:`.faithfulness` -- insertion / deletion AUC, average drop and increase in confidence;
+- :mod:`.leak` -- :func:`~.leak.leak_table`: mu of every CAM method on a batch (Table 1), cached;
+- :mod:`.walltest` -- the wall test: any explainer in front of a wall, with a verdict.
+
+``from camwalls_lib.metrics import mu`` reaches the public names of :mod:`.mu` and
+:mod:`.faithfulness`.
+"""
+
+from .faithfulness import confidence_change, gaussian_blur, insertion_deletion
+from .mu import mu
+
+__all__ = ["mu", "insertion_deletion", "confidence_change", "gaussian_blur"]

@@ -1,0 +1,282 @@
+"""The wall test: put any saliency method in front of a wall and read its verdict.
+
+A walled network provably ignores its dead zone (:func:`camwalls_lib.walls.dead_zone`), so a
+faithful saliency map puts nothing there. :func:`wall_test` takes *any* explainer -- a
+callable ``explainer(model, x, target) -> maps`` returning ``[N, h, w]`` or ``[N, H, W]``
+(``[N, 1, ., .]`` is accepted too), as a torch tensor or a numpy array, at any resolution --
+and reports per image and overall:
+
+- ``mu``: the paper's Eq. (7), ``||map on the dead zone||_2 / ||map||_2``;
+- ``mass``: the share of the map's total mass (l1) that lies in the dead zone;
+- ``max_inside`` / ``max_outside``: the largest value in and out of the dead zone;
+- a verdict: ``"exactly zero"`` (not one dead pixel is above 0), ``"below tolerance"``
+  (``mu <= tolerance``) or ``"leaks"``; ``"blank"`` for a map that is 0 everywhere (a
+  ReLU'd map with no positive evidence), which says nothing about the wall.
+
+Maps below input resolution are upsampled with :func:`camwalls_lib.cams.upsample` (bilinear,
+as in the paper); upsampling is part of the method, so an explainer that upsamples its own way
+should return input-resolution maps. :func:`assert_wall_holds` is the same test as an
+``assert`` for a pytest suite; :func:`camwalls_explainer` turns a method of
+:mod:`camwalls_lib.cams` into an explainer, and :func:`scoreboard` tests many explainers at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import cams
+from ..helpers import eval_mode, resolve_target
+from ..walls import dead_zone as compute_dead_zone
+from .mu import mu
+
+__all__ = ["Explainer", "WallReport", "wall_test", "assert_wall_holds", "camwalls_explainer",
+           "scoreboard", "to_markdown", "agreement", "agreement_markdown", "VERDICTS"]
+
+Explainer = Callable[[nn.Module, torch.Tensor, torch.Tensor], "torch.Tensor | np.ndarray"]
+"""``explainer(model, x [N, C, H, W], target [N] long) -> maps [N, h, w]`` (non-negative)."""
+
+VERDICTS = ("exactly zero", "below tolerance", "leaks")
+"""From best to worst; a batch gets the worst verdict of its non-blank images ("blank" if
+every map is 0 everywhere)."""
+
+
+@dataclass
+class WallReport:
+    """The wall test of one explainer on a batch of ``N`` images.
+
+    ``mu, mass, max_inside, max_outside``: ``[N]`` tensors (see the module docstring);
+    ``verdicts``: one of :data:`VERDICTS` or ``"blank"`` per image; ``seconds``: explainer time per image;
+    ``maps``: the ``[N, H, W]`` maps that were tested (input resolution).
+    """
+
+    name: str
+    library: str
+    mu: torch.Tensor
+    mass: torch.Tensor
+    max_inside: torch.Tensor
+    max_outside: torch.Tensor
+    verdicts: list[str]
+    seconds: float
+    tolerance: float
+    maps: torch.Tensor = field(repr=False, default=None)
+
+    @property
+    def verdict(self) -> str:
+        """The worst verdict of the non-blank images; "blank" if every map is blank."""
+        seen = [v for v in self.verdicts if v != "blank"]
+        return max(seen, key=VERDICTS.index) if seen else "blank"
+
+    @property
+    def passed(self) -> bool:
+        """True if no map leaks and at least one is not blank."""
+        return self.verdict in VERDICTS[:2]
+
+    def row(self) -> dict:
+        """Overall numbers: worst-case ``mu``, ``mass`` and ``max_inside`` over the images."""
+        return {"method": self.name, "library": self.library, "mu": float(self.mu.max()),
+                "mass": float(self.mass.max()), "max_inside": float(self.max_inside.max()),
+                "max_outside": float(self.max_outside.max()), "verdict": self.verdict,
+                "seconds": self.seconds}
+
+    def __str__(self) -> str:
+        r = self.row()
+        lines = [f"{self.library + ': ' if self.library else ''}{self.name} -> {self.verdict} "
+                 f"(worst mu = {r['mu']:.3g}, tolerance {self.tolerance:g})"]
+        for n, v in enumerate(self.verdicts):
+            lines.append(f"  image {n}: mu = {float(self.mu[n]):.3g}, mass in dead zone = "
+                         f"{float(self.mass[n]):.3g}, max inside = {float(self.max_inside[n]):.3g}"
+                         f" vs outside = {float(self.max_outside[n]):.3g}: {v}")
+        return "\n".join(lines)
+
+
+def wall_test(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=None,
+              zone: torch.Tensor | None = None, tolerance: float = 1e-6, name: str | None = None,
+              library: str = "") -> WallReport:
+    """Run ``explainer`` on ``x [N, C, H, W]`` and check its maps against the dead zone.
+
+    ``target``: None (the model's predicted class), an int or ``N`` ints. ``zone``: bool
+    ``[H, W]``; default :func:`walls.dead_zone(model, x.shape[1:])`, which needs a walled model
+    (``.features`` and ``.wall``). ``tolerance``: the largest ``mu`` still called "below
+    tolerance". Returns a :class:`WallReport`.
+    """
+    x = _check_batch(x)
+    zone = _check_zone(model, x, zone)
+    with torch.no_grad():
+        target = _targets(model, x, target)
+    start = time.perf_counter()
+    out = explainer(model, x, target)
+    seconds = (time.perf_counter() - start) / x.shape[0]
+    label = name or getattr(explainer, "__name__", type(explainer).__name__)
+    maps = as_maps(out, x, label)
+    inside = maps[:, zone]
+    max_inside = inside.amax(1)
+    total = maps.flatten(1).sum(1)
+    mus = mu(maps, zone)
+    verdicts = ["blank" if t == 0 else "exactly zero" if m == 0 else
+                "below tolerance" if u <= tolerance else "leaks"
+                for t, m, u in zip(total.tolist(), max_inside.tolist(), mus.tolist())]
+    return WallReport(label, library, mus, torch.where(total > 0, inside.sum(1) / total, 0),
+                      max_inside, maps[:, ~zone].amax(1), verdicts, seconds, tolerance, maps)
+
+
+def assert_wall_holds(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=None,
+                      zone: torch.Tensor | None = None, tolerance: float = 0.0,
+                      name: str | None = None) -> WallReport:
+    """:func:`wall_test` as an assertion: raise ``AssertionError`` (with the per-image report)
+    if any map leaks into the dead zone by more than ``tolerance`` (default 0: exactly zero
+    required). Returns the report when the wall holds."""
+    report = wall_test(explainer, model, x, target, zone, tolerance, name)
+    if not report.passed:
+        raise AssertionError(f"the saliency map sees through the wall:\n{report}")
+    return report
+
+
+def camwalls_explainer(method, layer=None, **options) -> Explainer:
+    """An explainer running :func:`camwalls_lib.cams.compute` (raw maps at feature
+    resolution, upsampled by the wall test): ``method`` is a name of :data:`cams.METHODS` or a
+    weighting rule."""
+    def explain(model, x, target):
+        return cams.compute(method, model, x, target, layer, **options)
+    explain.__name__ = cams.LABELS.get(method, str(method)) if isinstance(method, str) else \
+        getattr(method, "__name__", "custom")
+    return explain
+
+
+def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tensor, target=None,
+               zone: torch.Tensor | None = None, tolerance: float = 1e-6, library: str = "",
+               skip_errors: bool = False) -> list[WallReport | tuple[str, str, str]]:
+    """:func:`wall_test` for each ``name -> explainer``. With ``skip_errors=True`` an
+    explainer that raises gives ``(library, name, "n/a: <error>")`` instead of stopping."""
+    zone = _check_zone(model, _check_batch(x), zone)
+    results = []
+    for name, explainer in explainers.items():
+        try:
+            results.append(wall_test(explainer, model, x, target, zone, tolerance, name, library))
+        except Exception as err:  # noqa: BLE001 -- recorded, not hidden, when asked to
+            if not skip_errors:
+                raise
+            results.append((library, name, f"n/a: {type(err).__name__}: {str(err)[:90]}"))
+    return results
+
+
+def to_markdown(results, predicted_pass=None) -> str:
+    """A Markdown table of :func:`scoreboard` results (several scoreboards may be concatenated).
+
+    ``predicted_pass``: optional ``{library: set of method names predicted to pass}``; adds a
+    column with the prediction and whether the verdict confirms it."""
+    extra = " predicted | confirmed |" if predicted_pass is not None else ""
+    lines = ["| method | library | mu (worst image) | max in dead zone | max outside | verdict "
+             "| s / image |" + extra, "|---|---|---|---|---|---|---|" + "---|" * (2 * bool(extra))]
+    for r in results:
+        if isinstance(r, tuple):
+            lines.append(f"| {r[1]} | {r[0]} | | | | {r[2].replace('|', '/')} | |"
+                         + " | |" * bool(extra))
+            continue
+        d = r.row()
+        line = (f"| {d['method']} | {d['library']} | {d['mu']:.3g} | {d['max_inside']:.3g} "
+                f"| {d['max_outside']:.3g} | {d['verdict']} | {d['seconds']:.3f} |")
+        if extra:
+            guess = r.name in predicted_pass.get(r.library, ())
+            line += f" {'passes' if guess else 'leaks'} | {'yes' if guess == r.passed else 'NO'} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def agreement(a: WallReport, b: WallReport) -> dict:
+    """How far two reports' maps (same images) are apart once each is min-max normalised:
+    ``max_diff`` (largest absolute difference over all pixels, in [0, 1]) and Pearson's
+    ``r`` over all pixels, plus both worst-case ``mu``."""
+    na, nb = cams.normalize(a.maps), cams.normalize(b.maps)
+    pa, pb = na.flatten() - na.mean(), nb.flatten() - nb.mean()
+    r = float((pa @ pb) / (pa.norm() * pb.norm()).clamp_min(1e-30))
+    return {"max_diff": float((na - nb).abs().max()), "r": r,
+            "mu_a": float(a.mu.max()), "mu_b": float(b.mu.max())}
+
+
+def agreement_markdown(results, pairs) -> str:
+    """A Markdown table of :func:`agreement` for ``pairs`` of ``((library, method),
+    (library, method))`` keys into ``results`` (from :func:`scoreboard`)."""
+    found = {(r.library, r.name): r for r in results if isinstance(r, WallReport)}
+    lines = ["| method A | method B | max abs difference | Pearson r | mu A | mu B |",
+             "|---|---|---|---|---|---|"]
+    for a, b in pairs:
+        d = agreement(found[a], found[b])
+        lines.append(f"| {a[1]} ({a[0]}) | {b[1]} ({b[0]}) | {d['max_diff']:.3f} | {d['r']:.4f} "
+                     f"| {d['mu_a']:.3f} | {d['mu_b']:.3f} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- checks
+
+def as_maps(out, x: torch.Tensor, name: str = "explainer") -> torch.Tensor:
+    """The explainer's output as float ``[N, H, W]`` at the input resolution of
+    ``x [N, C, H, W]``, after checking shape, finiteness and sign."""
+    N, (H, W) = x.shape[0], x.shape[-2:]
+    if isinstance(out, np.ndarray):
+        out = torch.from_numpy(np.ascontiguousarray(out))
+    if not torch.is_tensor(out):
+        raise TypeError(f"{name} returned {type(out).__name__}; an explainer must return a "
+                        f"torch tensor or numpy array of maps [N, h, w] (N = {N}).")
+    out = out.detach().float().cpu()
+    if out.dim() == 4 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.dim() != 3 or out.shape[0] != N:
+        hint = (" It looks like per-channel pixel attributions: reduce them over channels, "
+                "e.g. maps.abs().sum(1)." if out.dim() == 4 else "")
+        raise ValueError(f"{name} returned maps of shape {tuple(out.shape)}; expected "
+                         f"[N, h, w] with N = {N} (one map per image).{hint}")
+    if not torch.isfinite(out).all():
+        bad = int((~torch.isfinite(out)).sum())
+        raise ValueError(f"{name} returned {bad} NaN/inf value(s): fix the method (a 0/0 in its "
+                         "normalisation? a flat map?) before testing it against a wall.")
+    if (out < 0).any():
+        raise ValueError(f"{name} returned negative values (min {float(out.min()):.3g}): the "
+                         "wall test measures where a map puts its mass, so maps must be >= 0. "
+                         "Keep positive evidence (maps.clamp(min=0)) or magnitudes (maps.abs()) "
+                         "inside your explainer, whichever your method means.")
+    if out.shape[-2:] != (H, W):
+        if out.shape[-2] > H or out.shape[-1] > W:
+            raise ValueError(f"{name} returned maps of {tuple(out.shape[-2:])}, larger than the "
+                             f"{H}x{W} input: return maps at feature or input resolution.")
+        out = cams.upsample(out, (H, W))
+    return out
+
+
+def _check_batch(x) -> torch.Tensor:
+    if not torch.is_tensor(x) or x.dim() != 4 or x.shape[0] == 0:
+        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+        raise ValueError(f"x must be a torch batch of images [N, C, H, W] with N >= 1, got {shape}"
+                         " (one image? use x[None]).")
+    return x
+
+
+def _check_zone(model, x, zone) -> torch.Tensor:
+    if zone is None:
+        if not (hasattr(model, "features") and getattr(model, "wall", None) is not None):
+            raise ValueError("This model has no wall, so the wall test has nothing to check: use "
+                             "a walled model (camwalls_lib.networks), or give "
+                             "your own model `.features` and a `.wall` (camwalls_lib.walls.Wall), "
+                             "or pass zone= (a bool [H, W] mask of pixels it provably ignores).")
+        zone = compute_dead_zone(model, tuple(x.shape[1:]))
+    zone = torch.as_tensor(zone).cpu()
+    if zone.dtype != torch.bool or zone.shape != x.shape[-2:]:
+        raise ValueError(f"zone must be a bool mask of shape {tuple(x.shape[-2:])}, got "
+                         f"{zone.dtype} {tuple(zone.shape)}.")
+    if not zone.any():
+        raise ValueError("The dead zone is empty: every input pixel can reach a visible feature "
+                         "(the wall hides nothing at this input size), so no map can fail. Wall "
+                         "more rows, or wall an earlier layer with a smaller receptive field.")
+    if zone.all():
+        raise ValueError("The dead zone covers the whole image: the wall hides everything.")
+    return zone
+
+
+def _targets(model, x, target) -> torch.Tensor:
+    with eval_mode(model), torch.no_grad():
+        return resolve_target(target, model(x))

@@ -1,0 +1,285 @@
+"""A small, honest training loop: one function, :func:`fit`, for every model in the book.
+
+``fit`` trains any classifier ``[N, C, H, W] -> [N, K]`` on a loader of ``(x, y)`` batches,
+validates it every epoch (top-1, and top-5 when there are at least 5 classes), shows a tqdm bar
+and prints one line per epoch. With ``checkpoint=`` it saves everything needed to go on
+(:mod:`.checkpoint`) after each epoch and when interrupted (Ctrl-C, or a kernel interrupt in
+Jupyter); with ``resume=True`` it continues from there and ends in *the same bits* as a run
+that was never interrupted (tested on the CPU). Its steps: :func:`_resume`,
+:func:`_train_epoch` (of :func:`_step` s), :func:`_record_epoch`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .. import validate
+from ..helpers import eval_mode, resolve_device
+from .batches import amp_dtype, autocast, epoch_batches, loader_length, to_device
+from .checkpoint import (DeferredInterrupt, History, load_checkpoint, rng_state, save_checkpoint,
+                         set_rng_state)
+
+__all__ = ["fit", "evaluate"]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, device=None, amp="auto",
+             channels_last: bool = False,
+             max_batches: int | None = None) -> tuple[float, float | None]:
+    """Top-1 and top-5 accuracy (fractions) of ``model`` on ``loader``; top-5 is None with
+    fewer than 5 classes. The model is put in eval mode and restored afterwards."""
+    device = resolve_device(device)
+    dtype = amp_dtype(amp, device)
+    correct1 = correct5 = total = 0
+    num_classes = None
+    with eval_mode(model):
+        for i, batch in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            x, y = to_device(batch, device, channels_last)
+            with autocast(device, dtype):
+                logits = model(x)
+            num_classes = logits.shape[1]
+            top = logits.topk(min(5, num_classes), dim=1).indices
+            hit = top == y[:, None]
+            correct1 += int(hit[:, 0].sum())
+            correct5 += int(hit.any(1).sum())
+            total += len(y)
+    if total == 0:
+        raise ValueError("The validation loader yielded no batch.")
+    return correct1 / total, (correct5 / total if num_classes >= 5 else None)
+
+
+# ----------------------------------------------------------------------------- fit
+
+def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.optim.Optimizer,
+        scheduler=None, val_loader: Iterable | None = None, device=None, amp="auto",
+        channels_last: bool = False, checkpoint=None, resume: bool = False,
+        max_steps_per_epoch: int | None = None, progress: bool = True,
+        loss_fn: Callable = F.cross_entropy,
+        callback: Callable[[int, History], None] | None = None,
+        scheduler_step: str = "epoch") -> History:
+    """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
+
+    Parameters
+    ----------
+    model : a classifier ``[N, C, H, W] -> [N, K]`` raw scores; moved to ``device``.
+    train_loader : iterable of ``(x [N, ...], y [N])`` batches, re-iterated every epoch.
+    epochs : total number of epochs (with ``resume``, including those already done).
+    optimizer : any torch optimizer over ``model``'s parameters.
+    scheduler : stepped once at the end of every epoch (None: constant learning rate); with
+        ``scheduler_step="batch"``, after every optimizer step instead (e.g. OneCycleLR).
+    val_loader : evaluated after every epoch (top-1; top-5 with >= 5 classes).
+    device : None -> "cuda" if available else "cpu".
+    amp : "auto" (bf16 autocast on GPUs that have it, fp16 + GradScaler on older GPUs, off on
+        the CPU), True (also bf16 on the CPU), False, "bf16" or "fp16".
+    channels_last : use the channels-last memory format (faster convolutions on GPUs).
+    checkpoint : a path; saved after every epoch and, on an interrupt, at the step where it
+        stopped -- then the KeyboardInterrupt is re-raised.
+    resume : continue from ``checkpoint`` if it exists (model, optimizer, scheduler, scaler,
+        epoch, position inside the epoch, RNG states, history); start afresh if it does not.
+        The result is bit-identical to an uninterrupted run when the loader is deterministic
+        given the random generators (e.g. ``DataLoader(shuffle=True)``).
+    max_steps_per_epoch : stop each epoch after this many batches (small CPU configurations).
+    progress : a tqdm bar (loss, images/s) and one printed line per epoch; False is silent.
+    loss_fn : ``loss_fn(logits, y) -> scalar``; default cross-entropy.
+    callback : called as ``callback(epoch, history)`` after each epoch is saved.
+    scheduler_step : "epoch" (default) or "batch": when ``scheduler.step()`` is called.
+    """
+    if scheduler_step not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}.")
+    epochs = validate.positive_int(epochs, "epochs", minimum=0)
+    if max_steps_per_epoch is not None:
+        validate.positive_int(max_steps_per_epoch, "max_steps_per_epoch")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint= (the path to continue from).")
+    device = resolve_device(device)
+    dtype = amp_dtype(amp, device)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    run = _Run(model, optimizer, scheduler,
+               torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), History(),
+               checkpoint, device, dtype, channels_last, loss_fn, scheduler_step, progress)
+    start = _resume(run, epochs) if resume else _Start()
+    with DeferredInterrupt() as interrupt:
+        for epoch in range(start.epoch, epochs):
+            mid_epoch = epoch == start.epoch and start.step > 0
+            stats = _train_epoch(run, train_loader, epoch, epochs, start if mid_epoch else None,
+                                 max_steps_per_epoch, interrupt)
+            _record_epoch(run, epoch, epochs, stats, val_loader, amp)
+            if callback is not None:
+                callback(epoch + 1, run.history)
+            if interrupt.requested:                   # Ctrl-C during validation
+                if progress and checkpoint is not None:
+                    print(f"Interrupted after epoch {epoch + 1}; saved {checkpoint}.")
+                raise KeyboardInterrupt
+    return run.history
+
+
+@dataclass
+class _Run:
+    """What every step of :func:`fit` works on."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    scaler: torch.amp.GradScaler
+    history: History
+    checkpoint: object
+    device: torch.device
+    dtype: torch.dtype | None
+    channels_last: bool
+    loss_fn: Callable
+    scheduler_step: str
+    progress: bool
+
+    def save(self, epoch, step=0, rng=None, **extra):
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, self.model, self.optimizer, self.scheduler,
+                            self.scaler, self.history, epoch, rng=rng, step=step, **extra)
+
+
+@dataclass
+class _Start:
+    """Where a run starts: epoch, step inside it, the epoch's partial sums and generators."""
+
+    epoch: int = 0
+    step: int = 0
+    partial: dict | None = None
+    epoch_rng: dict | None = None
+
+
+def _resume(run: _Run, epochs: int) -> _Start:
+    """Load ``run.checkpoint`` if it exists (every generator included) and say where to go on."""
+    path = Path(run.checkpoint)
+    if not path.exists():
+        if run.progress:
+            print(f"No checkpoint {path.name} yet: training from scratch.")
+        return _Start()
+    ckpt = load_checkpoint(path, run.model, run.optimizer, run.scheduler, run.scaler,
+                           map_location=run.device)
+    run.history, done = ckpt["history"], ckpt["epoch"]
+    if done > epochs:
+        raise ValueError(f"{run.checkpoint} has already trained {done} epochs, more than "
+                         f"epochs={epochs}: pass epochs >= {done} (epochs counts the "
+                         "epochs already done), or start afresh without resume.")
+    start = _Start(done, ckpt.get("step", 0), ckpt.get("partial"), ckpt.get("epoch_rng"))
+    if run.progress:
+        where = f" (+{start.step} steps)" if start.step else ""
+        # the file's name only: this line lands in book pages, a folder would be the machine's
+        print(f"Resuming from {path.name}: {done} epoch(s){where} done.")
+    set_rng_state(ckpt["rng"])
+    return start
+
+
+def _train_epoch(run: _Run, loader, epoch: int, epochs: int, resumed: _Start | None,
+                 max_steps: int | None, interrupt: DeferredInterrupt) -> dict:
+    """One epoch of optimizer steps (from ``resumed.step`` when resuming inside it); on an
+    interrupt, save where it stopped and re-raise. Returns the epoch's sums."""
+    epoch_rng = resumed.epoch_rng if resumed else rng_state()
+    # the generators as the last finished step left them: a batch fetched and then
+    # dropped by an interrupt must not shift the random numbers of the resumed run
+    rng_after_step = rng_state() if resumed else epoch_rng
+    stats = dict(resumed.partial) if resumed and resumed.partial else \
+        {"loss_sum": 0.0, "images": 0, "train_seconds": 0.0,
+         "lr": float(run.optimizer.param_groups[0]["lr"])}
+    step = resumed.step if resumed else 0
+    run.model.train()
+    batches = epoch_batches(loader, step, epoch_rng, resumed is not None)
+    limit = max_steps if max_steps is not None else loader_length(loader)
+    bar = tqdm(total=limit, initial=step, disable=not run.progress, leave=False,
+               desc=f"epoch {epoch + 1}/{epochs}")
+    loss_sum = torch.zeros((), device=run.device, dtype=torch.float64)
+    t0 = time.perf_counter()
+    try:
+        while max_steps is None or step < max_steps:
+            batch = _next_batch(batches, interrupt)
+            if batch is None:
+                break
+            loss, n = _step(run, batch)
+            loss_sum += loss.detach().double() * n
+            stats["images"] += n
+            step += 1
+            if run.checkpoint is not None:
+                rng_after_step = rng_state()
+            if run.progress and (step % 20 == 0 or step == limit):
+                seen = time.perf_counter() - t0 + stats["train_seconds"]
+                bar.set_postfix(loss=f"{loss.item():.4f}",
+                                img_s=f"{stats['images'] / max(seen, 1e-9):,.0f}")
+            bar.update(1)
+            if interrupt.requested:
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        bar.close()
+        stats["loss_sum"] += float(loss_sum)
+        stats["train_seconds"] += time.perf_counter() - t0
+        if step == 0 and resumed is None:
+            run.save(epoch, rng=epoch_rng)        # nothing done in this epoch yet
+        else:
+            run.save(epoch, step, rng=rng_after_step, partial=stats, epoch_rng=epoch_rng)
+        if run.progress and run.checkpoint is not None:
+            print(f"Interrupted in epoch {epoch + 1} after {step} step(s); saved "
+                  f"{run.checkpoint}. Run again with resume=True to continue.")
+        raise
+    bar.close()
+    stats["loss_sum"] += float(loss_sum)
+    stats["train_seconds"] += time.perf_counter() - t0
+    if stats["images"] == 0:
+        raise ValueError("The training loader yielded no batch in this epoch.")
+    return stats
+
+
+def _next_batch(batches, interrupt: DeferredInterrupt):
+    """The next batch, or None at the end of the epoch."""
+    try:
+        return next(batches)
+    except StopIteration:
+        return None
+    except Exception:
+        if interrupt.requested:   # workers stopped by the same Ctrl-C
+            raise KeyboardInterrupt from None
+        raise
+
+
+def _step(run: _Run, batch) -> tuple[torch.Tensor, int]:
+    """One optimizer step on ``batch``: ``(loss, number of images)``."""
+    x, y = to_device(batch, run.device, run.channels_last)
+    with autocast(run.device, run.dtype):
+        loss = run.loss_fn(run.model(x), y)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    if run.scheduler is not None and run.scheduler_step == "batch":
+        run.scheduler.step()
+    return loss, len(y)
+
+
+def _record_epoch(run: _Run, epoch: int, epochs: int, stats: dict, val_loader, amp) -> None:
+    """Validate, step an epoch scheduler, append the epoch to the history, save, print."""
+    top1 = top5 = None
+    t1 = time.perf_counter()
+    if val_loader is not None:
+        top1, top5 = evaluate(run.model, val_loader, run.device, amp, run.channels_last)
+    if run.scheduler is not None and run.scheduler_step == "epoch":
+        run.scheduler.step()
+    h = run.history
+    h.epoch.append(epoch + 1)
+    h.train_loss.append(stats["loss_sum"] / stats["images"])
+    h.val_top1.append(top1)
+    h.val_top5.append(top5)
+    h.images_per_s.append(stats["images"] / max(stats["train_seconds"], 1e-9))
+    h.seconds.append(stats["train_seconds"] + time.perf_counter() - t1)
+    h.lr.append(stats["lr"])
+    run.save(epoch + 1)
+    if run.progress:
+        print(h.line(-1, epochs))
