@@ -4,7 +4,8 @@
   (``try/finally``: also when the block raises);
 - :func:`hooked` -- a forward hook on a layer for a block;
 - :func:`resolve_target` -- the explained class of each image: ``[N]`` indices;
-- :func:`cache_dir` -- where trained models and tables are cached;
+- :func:`cache_dir` -- where trained models and tables are cached; :func:`cached_file` -- where
+  to read one: the user's cache, else the copy the library ships (:data:`SHIPPED`);
 - :func:`choose_device` / :func:`resolve_device` -- the device a chapter or a training run uses.
 """
 
@@ -19,8 +20,15 @@ import torch.nn as nn
 
 from . import validate
 
-__all__ = ["eval_mode", "hooked", "resolve_target", "cache_dir", "choose_device",
-           "resolve_device"]
+__all__ = ["eval_mode", "hooked", "resolve_target", "cache_dir", "cached_file", "SHIPPED",
+           "choose_device", "resolve_device"]
+
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+"""Trained models the library ships, laid out like the cache folder (``mnist/``, ``vit/``,
+``explorer/``): the files the book's own build wrote there, by the library's training code.
+A file's name holds the hash of everything that sets its bits (configuration, data, PyTorch
+version, device, threads), so it is found only where training would give the same bits; on
+any other set-up (e.g. a GPU, the full MNIST training set) the model is trained as usual."""
 
 
 @contextlib.contextmanager
@@ -61,6 +69,17 @@ def cache_dir() -> Path:
     return validate.cache_folder(
         os.environ.get("CAMWALLS_CACHE", Path.home() / ".cache" / "camwalls"),
         "The cache folder ($CAMWALLS_CACHE or ~/.cache/camwalls)")
+
+
+def cached_file(relative) -> Path:
+    """Where to read the cached artefact ``relative`` (e.g. ``"mnist/toy-walled-<hash>.pt"``):
+    the cache folder's copy if there is one, else the library's shipped copy (:data:`SHIPPED`)
+    if there is one, else the cache folder's path (not written yet). Always write to
+    ``cache_dir() / relative``; readers verify what they load either way."""
+    own = cache_dir() / relative
+    if own.exists() or not (SHIPPED / relative).is_file():
+        return own
+    return SHIPPED / relative
 
 
 def choose_device() -> str:

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import cams
+from .. import cams, validate
 from ..data.stacked import stack_digits
-from ..helpers import cache_dir
+from ..helpers import cache_dir, cached_file
 from ..metrics import mu
 from ..networks.models import ToyCNN
 from ..training import TensorLoader, evaluate, fit
@@ -147,17 +147,17 @@ class WallLab:
     def _head_path(self, wall: Wall):
         key = json.dumps({"base": self.base.path.name if self.base.path else "",
                           "wall": [wall.rows, wall.cols], "n": self.finetune_images,
-                          "seed": self.seed, "version": 1})
-        return cache_dir() / "explorer" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+                          "seed": self.seed, "version": 2})
+        return f"explorer/{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
 
     def _trained_model(self, wall: Wall) -> ToyCNN:
         """The base model with its dense layer re-trained behind ``wall`` (cached on disk)."""
         model = ToyCNN(wall=wall, **VARIANTS[self.variant])
         model.load_state_dict(self.base.model.state_dict())    # walled weights -> 0
         head: WalledLinear = model.classifier[1]
-        path = self._head_path(wall)
-        if path.exists():
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+        name = self._head_path(wall)
+        blob = self._read_head(cached_file(name))
+        if blob is not None:
             head.load_state_dict(blob["head"])
             model.accuracy = blob["accuracy"]
             return model.eval()
@@ -167,9 +167,24 @@ class WallLab:
         fit(head, TensorLoader(ftr, ytr, 256, shuffle=True), 2, optimizer, device="cpu",
             progress=False)
         model.accuracy, _ = evaluate(head, TensorLoader(fte, yte, 2000), device="cpu")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"head": head.state_dict(), "accuracy": model.accuracy}, path)
+        state = head.state_dict()
+        validate.atomic_save({"head": state, "head_sha256": validate.checksum(state),
+                              "accuracy": model.accuracy}, cache_dir() / name)
         return model.eval()
+
+    @staticmethod
+    def _read_head(path) -> dict | None:
+        """A cached dense layer, verified; None where there is none or it is damaged (then
+        it is trained again)."""
+        if not path.exists():
+            return None
+        try:
+            blob = validate.load_tensors(path, "cached dense layer", "it will be trained again")
+            if validate.checksum(blob["head"]) != blob["head_sha256"]:
+                raise validate.CorruptFile(f"{path}: the weights do not match their checksum")
+        except (validate.CorruptFile, KeyError, TypeError):
+            return None
+        return blob
 
     # ------------------------------------------------------------------ one update
     def update(self, start: int = 8, height: int = 4, axis: str = "rows", digit: int = 0,

@@ -29,7 +29,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ..helpers import cache_dir, resolve_device
+from ..helpers import cache_dir, cached_file, resolve_device
 from ..training import TensorLoader, evaluate, fit, load_checkpoint, save_checkpoint
 from ..training.mnist import Trained, load_split
 from ..walls import Wall, attention_mask
@@ -200,7 +200,8 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
     the unwalled twin. ``epochs`` defaults to ``RECIPE["epochs"]``; ``max_train`` uses only
     the first training images (tests). With ``cache`` the checkpoint
     ``cache_dir()/vit/vit-<walled|open>-<hash>.pt`` is written after every epoch (atomically)
-    and an interrupted run resumes from it; a finished one is loaded (``weights_only``).
+    and an interrupted run resumes from it; a finished one is loaded (``weights_only``), from
+    the cache or from the models the library ships (:func:`~camwalls_lib.helpers.cached_file`).
     """
     model = make_vit(wall)
     train, test = load_split("train"), load_split("test")
@@ -211,13 +212,14 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
               "wall": None if model.wall is None else dataclasses.asdict(model.wall),
               "n_train": n_train, "train_source_full": train.full, **RECIPE}
     key = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-    path = cache_dir() / "vit" / f"vit-{'walled' if model.wall else 'open'}-{key}.pt"
-    if cache and path.exists():
-        done = load_checkpoint(path, model)
+    name = f"vit/vit-{'walled' if model.wall else 'open'}-{key}.pt"
+    path, found = cache_dir() / name, cached_file(name)
+    if cache and found.exists():
+        done = load_checkpoint(found, model)
         if "accuracy" in done:
             model.eval()
             return Trained(model, done["accuracy"], done["seconds"], done["source"], True,
-                           config, done["history"], path)
+                           config, done["history"], found)
     torch.manual_seed(seed)
     model = make_vit(wall)
     x, y = train.tensors()

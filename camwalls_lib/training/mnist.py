@@ -42,7 +42,7 @@ import torch
 
 from .. import validate
 from ..data.mnist import load_mnist
-from ..helpers import cache_dir, eval_mode, resolve_device
+from ..helpers import cache_dir, cached_file, eval_mode, resolve_device
 from ..networks.models import ToyCNN
 from ..walls import Wall
 from .batches import TensorLoader
@@ -153,6 +153,8 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
     device : None -> GPU if available.
     cache : read/write ``cache_dir()/mnist/<variant>-<hash>.pt``; the hash covers the whole
         configuration and what else changes the bits (PyTorch version, device type, threads).
+        A model the library ships under that name is read instead of training
+        (:func:`~camwalls_lib.helpers.cached_file`).
     """
     model = make_model(variant, wall)
     seed = validate.positive_int(seed, "seed", minimum=0)
@@ -169,12 +171,13 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
               "seed": seed, "epochs": epochs, "n_train": n_train, "shift": shift,
               "train_source_full": train.full, **RECIPE, **bits_key(device)}
     key = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    path = cache_dir() / "mnist" / f"{variant}-{'walled' if model.wall else 'open'}-{key}.pt"
-    if cache and path.exists():
-        blob = _read_cached(path, model)
+    name = f"mnist/{variant}-{'walled' if model.wall else 'open'}-{key}.pt"
+    path, found = cache_dir() / name, cached_file(name)
+    if cache and found.exists():
+        blob = _read_cached(found, model)
         if blob is not None:
             return Trained(model.eval(), blob["accuracy"], blob["seconds"], blob["source"], True,
-                           config, History.from_dict(blob["history"]), path)
+                           config, History.from_dict(blob["history"]), found)
     torch.manual_seed(seed)
     model = make_model(variant, wall)
     x, y = train.tensors()
