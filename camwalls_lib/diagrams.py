@@ -107,7 +107,7 @@ def _arrow(ax, x0, x1, y, label=""):
                                  color="0.3", lw=1))
     if label:
         label = label.replace(", ", "\n").replace(" + ", "\n+ ")
-        ax.text((x0 + x1) / 2, y + 0.12, label, ha="center", va="bottom", fontsize=7,
+        ax.text((x0 + x1) / 2, y + 0.12, label, ha="center", va="bottom", fontsize=8,
                 linespacing=1.1)
 
 
@@ -124,7 +124,7 @@ def _draw_box(ax, x, box: Box, input_side: int, walled: torch.Tensor | None) -> 
                                    hatch="////"))
         ax.add_patch(Rectangle((x, y0), width, height, fill=False, edgecolor="0.2", lw=0.8))
     channels, h, w = box.shape
-    ax.text(x + width / 2, y0 - 0.12, f"{channels}×{h}×{w}", ha="center", va="top", fontsize=7)
+    ax.text(x + width / 2, y0 - 0.12, f"{channels}×{h}×{w}", ha="center", va="top", fontsize=8)
     if box.name:
         ax.text(x + width / 2, height / 2 + 0.08, f"$\\mathbf{{{box.name}}}$", ha="center",
                 va="bottom", fontsize=10)
@@ -162,9 +162,9 @@ def walled_network_diagram(model: WalledNet, input_shape: tuple[int, int, int],
     ax.images[-1].set_extent((0, s, -s / 2, s / 2))
     ax.add_patch(Rectangle((0, -s / 2), s, s, fill=False, edgecolor="0.2", lw=0.8))
     shade_dead_zone(ax, zone, extent=(0, s, -s / 2, s / 2))
-    ax.text(s / 2, -s / 2 - 0.12, "×".join(map(str, input_shape)), ha="center", va="top", fontsize=7)
+    ax.text(s / 2, -s / 2 - 0.12, "×".join(map(str, input_shape)), ha="center", va="top", fontsize=8)
     ax.text(s / 2, s / 2 + 0.08, r"input $\boldsymbol{\xi}$", ha="center", va="bottom", fontsize=10)
-    x, gap = s, 1.45
+    x, gap = s, 1.9 if merge_pools else 1.45         # merged labels are wider
     walled_rows = walled_layer.wall.mask(*walled_layer.feature_shape[1:])
     for i, box in enumerate(boxes):
         _arrow(ax, x + 0.05, x + gap - 0.05, 0, box.op)
@@ -178,7 +178,7 @@ def walled_network_diagram(model: WalledNet, input_shape: tuple[int, int, int],
         x += gap
         h = 0.6 + 0.12 * math.log2(d)
         ax.add_patch(Rectangle((x, -h / 2), 0.22, h, facecolor="#e8e8e8", edgecolor="0.2", lw=0.8))
-        ax.text(x + 0.11, -h / 2 - 0.12, f"{d}", ha="center", va="top", fontsize=7)
+        ax.text(x + 0.11, -h / 2 - 0.12, f"{d}", ha="center", va="top", fontsize=8)
         x += 0.22
     ax.text(x + 0.1, 0, r"$\mathbf{y}$", ha="left", va="center", fontsize=11)
     ax.legend(handles=[
@@ -186,7 +186,7 @@ def walled_network_diagram(model: WalledNet, input_shape: tuple[int, int, int],
               label="wall: rows the first dense layer cannot read (weights fixed at 0)"),
         Patch(facecolor=(*DEAD_RED, 0.35), edgecolor=DEAD_RED,
               label="dead zone: input pixels no visible position depends on")],
-        loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=1, fontsize=8, frameon=False)
+        loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=1, fontsize=9, frameon=False)
     ax.set_xlim(-0.2, x + 0.6)
     ax.set_ylim(-s / 2 - 0.5, s / 2 + 0.6)
     ax.set_aspect("equal")
@@ -203,6 +203,7 @@ def toy_cnn_diagram(model: ToyCNN | None = None, image: torch.Tensor | None = No
     if model is None:
         model = ToyCNN(V=64, k=5, k_pool=2, hidden=(), num_classes=10, wall=Wall.bottom(6))
     c = model.features[0].in_channels
+    kwargs.setdefault("width", 8.0)
     return walled_network_diagram(model, (c, 28, 28) if image is None else tuple(image.shape),
                                   image=image, **kwargs)
 
@@ -215,6 +216,7 @@ def masked_vgg_diagram(image: torch.Tensor | None = None, num_classes: int = 100
     with torch.device("meta"):
         model = masked_vgg16(num_classes=num_classes)
     zone = compute_dead_zone(masked_vgg16(num_classes=num_classes, width=1 / 16), (3, 224, 224))
+    kwargs.setdefault("width", 13.0)
     return walled_network_diagram(model, (3, 224, 224), image=image, zone=zone,
                                   merge_pools=True, **kwargs)
 
