@@ -21,7 +21,7 @@ __all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid", "sal
 DEAD_RED = (0.85, 0.1, 0.1)
 SALIENCY_CMAP = "viridis"
 SIGNED_CMAP = "RdBu_r"
-UNIT_LABEL = "saliency (min-max normalised, 0 to 1)"
+UNIT_LABEL = "saliency, min-max\nnormalised to [0, 1]"
 
 
 def _to_numpy_image(image: torch.Tensor) -> np.ndarray:
@@ -124,7 +124,9 @@ def _unit_scale(cmap: str):
 
 def saliency_colorbar(fig, axes, label: str = UNIT_LABEL):
     """A colourbar for the maps :func:`show_saliency` draws (0 to 1), beside ``axes``."""
-    return fig.colorbar(_unit_scale(SALIENCY_CMAP), ax=axes, label=label, shrink=0.8)
+    rows = np.asarray(axes).shape[0] if np.asarray(axes).ndim > 1 else 1
+    return fig.colorbar(_unit_scale(SALIENCY_CMAP), ax=axes, label=label,
+                        shrink=0.8 if rows > 1 else 1.0)
 
 
 def add_colorbar(fig, label: str = UNIT_LABEL, cmap: str = SALIENCY_CMAP):
