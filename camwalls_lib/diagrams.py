@@ -111,9 +111,10 @@ def _arrow(ax, x0, x1, y, label=""):
                 linespacing=1.1)
 
 
-def _draw_box(ax, x, box: Box, input_side: int, walled: torch.Tensor | None) -> tuple[float, float]:
+def _draw_box(ax, x, yc, box: Box, input_side: int, walled: torch.Tensor | None) -> float:
+    """Draw ``box`` with its left edge at ``x``, centred on ``yc``; returns its width."""
     width, height = _box_geometry(box.shape, input_side)
-    y0 = -height / 2
+    y0 = yc - height / 2
     ax.add_patch(Rectangle((x, y0), width, height, facecolor="#dbe6f3", edgecolor="0.2", lw=0.8))
     if walled is not None:
         rows = walled.any(1)
@@ -126,35 +127,20 @@ def _draw_box(ax, x, box: Box, input_side: int, walled: torch.Tensor | None) -> 
     channels, h, w = box.shape
     ax.text(x + width / 2, y0 - 0.12, f"{channels}×{h}×{w}", ha="center", va="top", fontsize=8)
     if box.name:
-        ax.text(x + width / 2, height / 2 + 0.08, f"$\\mathbf{{{box.name}}}$", ha="center",
+        ax.text(x + width / 2, y0 + height + 0.08, f"$\\mathbf{{{box.name}}}$", ha="center",
                 va="bottom", fontsize=10)
-    return width, height
+    return width
 
 
-def _dense_sizes(model: WalledNet) -> list[int]:
-    return [m.out_features for m in model.classifier.modules() if isinstance(m, nn.Linear)]
+def _draw_dense(ax, x, yc, d: int) -> float:
+    h = 0.6 + 0.12 * math.log2(d)
+    ax.add_patch(Rectangle((x, yc - h / 2), 0.22, h, facecolor="#e8e8e8", edgecolor="0.2", lw=0.8))
+    ax.text(x + 0.11, yc - h / 2 - 0.12, f"{d}", ha="center", va="top", fontsize=8)
+    return 0.22
 
 
-def walled_network_diagram(model: WalledNet, input_shape: tuple[int, int, int],
-                           image: torch.Tensor | None = None, zone: torch.Tensor | None = None,
-                           merge_pools: bool = False, title: str | None = None,
-                           width: float = 12.0):
-    """Draw ``model`` from input to scores, with its wall and its dead zone. Returns the figure.
-
-    ``input_shape``: ``(C, H, W)``; ``image [C, H, W]``: an example input drawn under the dead
-    zone (a grey square if ``None``); ``zone``: bool ``[H, W]`` dead zone, computed with
-    :func:`~camwalls_lib.walls.dead_zone` when ``None`` (pass it for a model on the meta
-    device). ``merge_pools`` draws each max-pool with the convolutions before it.
-    """
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}.")
-    walled_layer = _walled_linear(model)
-    if zone is None:
-        zone = compute_dead_zone(model, input_shape)
-    side = input_shape[1]
-    boxes = feature_boxes(model, input_shape, merge_pools)
-    fig, ax = plt.subplots(figsize=(width, 0.42 * width))
-    s = INPUT_HEIGHT
+def _draw_input(ax, image, zone, input_shape) -> None:
+    s, side = INPUT_HEIGHT, input_shape[1]
     if image is None:
         ax.imshow(torch.full((side, side), 0.8).numpy(), cmap="gray", vmin=0, vmax=1)
     else:
@@ -164,31 +150,64 @@ def walled_network_diagram(model: WalledNet, input_shape: tuple[int, int, int],
     shade_dead_zone(ax, zone, extent=(0, s, -s / 2, s / 2))
     ax.text(s / 2, -s / 2 - 0.12, "×".join(map(str, input_shape)), ha="center", va="top", fontsize=8)
     ax.text(s / 2, s / 2 + 0.08, r"input $\boldsymbol{\xi}$", ha="center", va="bottom", fontsize=10)
-    x, gap = s, 1.9 if merge_pools else 1.45         # merged labels are wider
+
+
+def _dense_sizes(model: WalledNet) -> list[int]:
+    return [m.out_features for m in model.classifier.modules() if isinstance(m, nn.Linear)]
+
+
+def walled_network_diagram(model: WalledNet, input_shape: tuple[int, int, int],
+                           image: torch.Tensor | None = None, zone: torch.Tensor | None = None,
+                           merge_pools: bool = False, title: str | None = None,
+                           width: float = 12.0, break_after: int | None = None):
+    """Draw ``model`` from input to scores, with its wall and its dead zone. Returns the figure.
+
+    ``input_shape``: ``(C, H, W)``; ``image [C, H, W]``: an example input drawn under the dead
+    zone (a grey square if ``None``); ``zone``: bool ``[H, W]`` dead zone, computed with
+    :func:`~camwalls_lib.walls.dead_zone` when ``None`` (pass it for a model on the meta
+    device). ``merge_pools`` draws each max-pool with the convolutions before it;
+    ``break_after`` continues on a second row after that many feature boxes (long networks).
+    """
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}.")
+    walled_layer = _walled_linear(model)
+    if zone is None:
+        zone = compute_dead_zone(model, input_shape)
+    boxes = feature_boxes(model, input_shape, merge_pools)
+    s, gap = INPUT_HEIGHT, 1.9 if merge_pools else 1.45         # merged labels are wider
+    row_step = s + 1.6
+    fig, ax = plt.subplots(figsize=(width, 0.42 * width))
+    _draw_input(ax, image, zone, input_shape)
     walled_rows = walled_layer.wall.mask(*walled_layer.feature_shape[1:])
-    for i, box in enumerate(boxes):
-        _arrow(ax, x + 0.05, x + gap - 0.05, 0, box.op)
-        x += gap
-        w, _ = _draw_box(ax, x, box, side, walled_rows if i == len(boxes) - 1 else None)
-        x += w
     dense = _dense_sizes(model)
-    for j, d in enumerate(dense):
-        op = "walled dense" if j == 0 else "dense"
-        _arrow(ax, x + 0.05, x + gap - 0.05, 0, op + (" + ReLU" if j + 1 < len(dense) else ""))
+    steps = [(b.op, b) for b in boxes] + [
+        (("walled dense" if j == 0 else "dense") + (" + ReLU" if j + 1 < len(dense) else ""), d)
+        for j, d in enumerate(dense)]
+    x, yc, right = s, 0.0, s
+    for i, (op, item) in enumerate(steps):
+        if break_after is not None and i == break_after:       # snake down to a second row
+            turn = x + 0.35
+            ax.plot([x + 0.05, turn, turn, 0.3, 0.3], [yc, yc, yc - row_step / 2,
+                                                      yc - row_step / 2, yc - row_step],
+                    color="0.3", lw=1)
+            x, yc = 0.3, yc - row_step
+        _arrow(ax, x + 0.05, x + gap - 0.05, yc, op)
         x += gap
-        h = 0.6 + 0.12 * math.log2(d)
-        ax.add_patch(Rectangle((x, -h / 2), 0.22, h, facecolor="#e8e8e8", edgecolor="0.2", lw=0.8))
-        ax.text(x + 0.11, -h / 2 - 0.12, f"{d}", ha="center", va="top", fontsize=8)
-        x += 0.22
-    ax.text(x + 0.1, 0, r"$\mathbf{y}$", ha="left", va="center", fontsize=11)
+        if isinstance(item, Box):
+            x += _draw_box(ax, x, yc, item, input_shape[1],
+                           walled_rows if i == len(boxes) - 1 else None)
+        else:
+            x += _draw_dense(ax, x, yc, item)
+        right = max(right, x)
+    ax.text(x + 0.1, yc, r"$\mathbf{y}$", ha="left", va="center", fontsize=11)
     ax.legend(handles=[
         Patch(facecolor=(*DEAD_RED, 0.25), edgecolor=DEAD_RED, hatch="////",
               label="wall: rows the first dense layer cannot read (weights fixed at 0)"),
         Patch(facecolor=(*DEAD_RED, 0.35), edgecolor=DEAD_RED,
               label="dead zone: input pixels no visible position depends on")],
         loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=1, fontsize=9, frameon=False)
-    ax.set_xlim(-0.2, x + 0.6)
-    ax.set_ylim(-s / 2 - 0.5, s / 2 + 0.6)
+    ax.set_xlim(-0.2, right + 0.6)
+    ax.set_ylim(yc - s / 2 - 0.5, s / 2 + 0.6)
     ax.set_aspect("equal")
     ax.set_axis_off()
     if title:
@@ -216,7 +235,8 @@ def masked_vgg_diagram(image: torch.Tensor | None = None, num_classes: int = 100
     with torch.device("meta"):
         model = masked_vgg16(num_classes=num_classes)
     zone = compute_dead_zone(masked_vgg16(num_classes=num_classes, width=1 / 16), (3, 224, 224))
-    kwargs.setdefault("width", 13.0)
+    kwargs.setdefault("width", 9.0)
+    kwargs.setdefault("break_after", 4)
     return walled_network_diagram(model, (3, 224, 224), image=image, zone=zone,
                                   merge_pools=True, **kwargs)
 

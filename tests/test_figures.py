@@ -155,3 +155,16 @@ def test_intro_picture_is_what_the_library_draws(tmp_path):
     b = np.asarray(Image.open(fresh).convert("RGB"), dtype=float)
     assert a.shape == b.shape, "the intro picture changed size: run python tools/intro_figure.py"
     assert np.abs(a - b).mean() < 2.0, "the intro picture is stale: run python tools/intro_figure.py"
+
+
+def test_long_network_breaks_onto_a_second_row():
+    one = diagrams.walled_network_diagram(ToyCNN(V=4, wall=Wall.bottom(3)), (1, 28, 28))
+    two = diagrams.walled_network_diagram(ToyCNN(V=4, wall=Wall.bottom(3)), (1, 28, 28),
+                                          break_after=2)
+    height = lambda fig: abs(fig.axes[0].get_ylim()[1] - fig.axes[0].get_ylim()[0])  # noqa: E731
+    assert height(two) > 1.8 * height(one)
+    assert fig_texts_equal(one, two)
+
+
+def fig_texts_equal(a, b) -> bool:
+    return sorted(t.get_text() for t in a.axes[0].texts) == sorted(t.get_text() for t in b.axes[0].texts)
