@@ -471,3 +471,130 @@ def test_figures_present_in_rendered_page(built_book, rendered, entry):
         return
     imgs = [i for i in rendered[entry].select("div.cell_output img") if i.get("src")]
     assert len(imgs) >= expected, f"{entry}: {expected} figures expected, {len(imgs)} <img> rendered"
+
+
+# ----------------------------------------------------------------------------- figures and layout
+
+IMAGE_FILE = re.compile(r"\.(png|jpe?g|svg|gif|webp)\b", re.I)
+
+
+def alt_text_problem(alt: str | None) -> str | None:
+    """Why ``alt`` does not describe a figure (None if it does): missing, empty, a file path
+    (myst-nb's default for a figure without alt metadata), or too short to describe anything."""
+    alt = (alt or "").strip()
+    if not alt:
+        return "empty alt text"
+    if IMAGE_FILE.search(alt) or (" " not in alt and ("/" in alt or "\\" in alt)):
+        return f"alt text is a file path ({alt[:80]!r})"
+    if len(alt.split()) < 4:
+        return f"alt text too short to describe the figure ({alt!r})"
+    return None
+
+
+def test_alt_text_problem():
+    for bad in ["", "  ", "../_images/abc123.png", "_build/jupyter_execute/x.png",
+                "C:\\images\\fig", "figure"]:
+        assert alt_text_problem(bad), bad
+    assert alt_text_problem("A grid of heat maps, dark below the red line.") is None
+
+
+def _content_images(built: Built, entry: str) -> list:
+    """<img> of the page's content (not the theme's logo)."""
+    soup = _soup(_page(built, entry))
+    article = soup.select_one("article") or soup
+    return [img for img in article.find_all("img") if "logo" not in " ".join(img.get("class", []))]
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", TOC)
+def test_every_image_has_descriptive_alt_text(built_book, entry):
+    bad = [f"{img.get('src', '')[:60]}: {alt_text_problem(img.get('alt'))}"
+           for img in _content_images(built_book, entry) if alt_text_problem(img.get("alt"))]
+    assert not bad, (f"{entry}: images without descriptive alt text (give the cell "
+                     '"mystnb": {"image": {"alt": "..."}} metadata):\n' + "\n".join(bad))
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", TOC)
+def test_every_figure_has_a_numbered_caption(built_book, entry):
+    """Every figure a cell draws (an image file in a cell output) and every {figure} sits in a
+    <figure> with a caption number, so that the text can say "Fig. 7.2" and link to it."""
+    soup = _soup(_page(built_book, entry))
+    missing = []
+    for img in _content_images(built_book, entry):
+        src = img.get("src", "")
+        if src.startswith("data:"):          # frames of an HTML slider, not a drawn figure
+            continue
+        figure = img.find_parent("figure")
+        if figure is None or figure.select_one(".caption-number") is None:
+            missing.append(src)
+    missing += [f"<figure id={f.get('id')}>" for f in soup.select("article figure")
+                if f.select_one(".caption-number") is None]
+    assert not missing, (f"{entry}: figures without a numbered caption (give the cell "
+                         '"mystnb": {"figure": {"caption": "...", "name": "fig-..."}} metadata): '
+                         f"{missing}")
+
+
+NARROW = 400                                 # px: a phone held upright
+
+
+def _overflow_probe(chromium: str, page: Path, tmp: Path, width: int = NARROW) -> dict:
+    """Load ``page`` in an iframe ``width`` px wide in headless Chromium (offline) and report
+    how wide its document is, and which elements stick out of the viewport outside a block
+    that scrolls by itself (code, display math, wide tables)."""
+    probe = tmp / f"probe-{page.stem}.html"
+    probe.write_text(f"""<!doctype html><html><body style="margin:0">
+<iframe id="f" src="{page.as_uri()}" style="width:{width}px;height:1000px;border:0"></iframe>
+<pre id="result">pending</pre>
+<script>
+function scrolls(el) {{
+  for (; el && el.nodeType === 1; el = el.parentElement) {{
+    var o = getComputedStyle(el).overflowX;
+    if (o === 'auto' || o === 'scroll') return true;
+  }}
+  return false;
+}}
+document.getElementById('f').addEventListener('load', function () {{
+  var frame = this;
+  setTimeout(function () {{
+    var d = frame.contentDocument, w = frame.contentWindow.innerWidth, culprits = [];
+    var outermost = [];
+    d.querySelectorAll('article *').forEach(function (el) {{
+      var r = el.getBoundingClientRect();
+      if (r.width > 0 && r.right > w + 1 && !scrolls(el.parentElement)
+          && getComputedStyle(el).position !== 'fixed'
+          && !outermost.some(function (o) {{ return o.contains(el); }})) {{
+        outermost.push(el);
+        culprits.push('<' + el.tagName.toLowerCase() + ' class="' + el.getAttribute('class')
+                      + '"> ends at ' + Math.round(r.right) + ' px: '
+                      + (el.textContent || '').trim().slice(0, 60));
+      }}
+    }});
+    document.getElementById('result').textContent = JSON.stringify({{
+      width: w, scrollWidth: d.documentElement.scrollWidth, culprits: culprits.slice(0, 8)}});
+  }}, 4000);
+}});
+</script></body></html>""")
+    profile = tmp / "chromium-profile-narrow"
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--no-first-run", "--disable-background-networking", "--disable-extensions",
+           "--allow-file-access-from-files", "--host-resolver-rules=MAP * ~NOTFOUND",
+           "--proxy-server=http://127.0.0.1:9", f"--user-data-dir={profile}",
+           "--window-size=1000,1200", "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    from bs4 import BeautifulSoup
+    result = BeautifulSoup(run.stdout, "html.parser").find(id="result")
+    assert result is not None and result.get_text() != "pending", (
+        f"Chromium did not measure {page}:\n{run.stderr[-2000:]}")
+    return json.loads(result.get_text())
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", TOC)
+def test_page_fits_a_400px_screen(built_book, chromium, tmp_path_factory, entry):
+    """At 400 px the page does not scroll sideways: text and figures fit, and only code,
+    display math and wide tables may scroll inside their own block."""
+    got = _overflow_probe(chromium, _page(built_book, entry), tmp_path_factory.mktemp("narrow"))
+    assert got["scrollWidth"] <= got["width"] + 1 and not got["culprits"], (
+        f"{entry}: at {NARROW} px the page is {got['scrollWidth']} px wide; sticking out: "
+        f"{got['culprits']}")

@@ -52,7 +52,9 @@ def test_update_at_initialisation_without_display():
     side = ex.update(start=0, height=3, axis="cols", digit=0, stacked=True)
     assert side.zone[:, :6].all() and side.image[0][side.zone].sum() > 0   # a digit inside
     fig = WallExplorer.figure(side)
-    assert len(fig.axes) == 1 + len(METHODS)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 1 + len(METHODS)
+    assert len(fig.axes) == len(panels) + 1, "one colourbar for the maps"
     with pytest.raises(ValueError, match="digit"):
         ex.update(digit=3)
 

@@ -20,7 +20,7 @@ import uuid
 import matplotlib.pyplot as plt
 
 from .. import cams
-from .figures import shade_dead_zone, show_image, show_saliency
+from .figures import saliency_colorbar, shade_dead_zone, show_image, show_saliency
 from .frames import Frame, WallLab, band_wall
 
 __all__ = ["WallExplorer", "Frame", "band_wall", "slider_html", "frames_html"]
@@ -31,7 +31,8 @@ class WallExplorer(WallLab):
 
     @staticmethod
     def figure(frame: Frame, size: float = 1.7):
-        """The input with its dead zone in red, then one heatmap per method with its mu."""
+        """The input with its dead zone in red, then one heatmap per method with its mu, and
+        the colourbar of the maps."""
         n = len(frame.maps) + 1
         fig, axes = plt.subplots(1, n, figsize=(size * n, size * 1.25))
         show_image(axes[0], frame.image, f"digit {frame.label}, predicted {frame.prediction}")
@@ -46,6 +47,7 @@ class WallExplorer(WallLab):
         fig.suptitle(f"{title}: wall on {where} of the pooled map; dead zone "
                      f"{100 * frame.zone.float().mean():.0f}% of the input{acc}", fontsize=9)
         fig.tight_layout()
+        saliency_colorbar(fig, axes)
         return fig
 
     def widget(self, mode: str = "init", start: int = 8, height: int = 4):

@@ -1,15 +1,27 @@
-"""Figures: an image, its dead zone in red, and saliency maps over it."""
+"""Figures: an image, its dead zone in red, and saliency maps over it.
+
+One look for the whole book: saliency maps use :data:`SALIENCY_CMAP` (viridis, perceptually
+uniform, readable in grey and by colour-blind readers), signed maps :data:`SIGNED_CMAP`
+centred on 0, and the dead zone is always drawn by :func:`shade_dead_zone` (tinted red on an
+input, outlined in red on a map). Every saliency figure carries a colourbar saying what its
+colours mean.
+"""
 
 from __future__ import annotations
+
+import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 __all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid", "saliency_colorbar",
-           "add_colorbar", "map_row"]
+           "add_colorbar", "map_row", "SALIENCY_CMAP", "SIGNED_CMAP", "DEAD_RED"]
 
 DEAD_RED = (0.85, 0.1, 0.1)
+SALIENCY_CMAP = "viridis"
+SIGNED_CMAP = "RdBu_r"
+UNIT_LABEL = "saliency, min-max\nnormalised to [0, 1]"
 
 
 def _to_numpy_image(image: torch.Tensor) -> np.ndarray:
@@ -31,15 +43,26 @@ def show_image(ax, image: torch.Tensor, title: str | None = None):
     return ax
 
 
-def shade_dead_zone(ax, dead_zone: torch.Tensor, alpha: float = 0.35, outline: bool = True):
-    """Tint the dead zone (bool ``[H, W]``) red, and outline it."""
+def shade_dead_zone(ax, dead_zone: torch.Tensor, alpha: float = 0.35, outline: bool = True,
+                    extent: tuple[float, float, float, float] | None = None):
+    """Tint the dead zone (bool ``[H, W]``) red, and outline it: the book's one way to mark it.
+
+    ``alpha=0`` draws the outline only (over a saliency map); ``extent`` (left, right, bottom,
+    top in data coordinates) places the zone elsewhere than on pixel coordinates (diagrams).
+    """
     zone = dead_zone.detach().cpu().numpy().astype(float)
     rgba = np.zeros((*zone.shape, 4))
     rgba[..., :3] = DEAD_RED
     rgba[..., 3] = zone * alpha
-    ax.imshow(rgba, interpolation="nearest")
+    ax.imshow(rgba, interpolation="nearest", extent=extent)
     if outline and zone.any():
-        ax.contour(zone, levels=[0.5], colors=[DEAD_RED], linewidths=1.2)
+        if extent is None:
+            ax.contour(zone, levels=[0.5], colors=[DEAD_RED], linewidths=1.2)
+        else:
+            left, right, bottom, top = extent
+            xs = np.linspace(left, right, zone.shape[1])
+            ys = np.linspace(top, bottom, zone.shape[0])
+            ax.contour(xs, ys, zone, levels=[0.5], colors=[DEAD_RED], linewidths=1.2)
     return ax
 
 
@@ -47,32 +70,50 @@ def show_saliency(ax, image: torch.Tensor, saliency: torch.Tensor, dead_zone=Non
                   title: str | None = None, alpha: float = 0.55):
     """A saliency map ``[H, W]`` (normalised to [0, 1]) over its image, dead zone outlined."""
     show_image(ax, image, title)
-    ax.imshow(saliency.detach().float().cpu().numpy(), cmap="jet", alpha=alpha, vmin=0, vmax=1)
+    ax.imshow(saliency.detach().float().cpu().numpy(), cmap=SALIENCY_CMAP, alpha=alpha,
+              vmin=0, vmax=1)
     if dead_zone is not None:
         shade_dead_zone(ax, dead_zone, alpha=0.0)
     return ax
 
 
+def _mu_title(name: str, mus, n: int, named: bool) -> str | None:
+    mu_text = None if mus is None else f"μ={float(mus[name][n]):.2f}"
+    if named:
+        return name if mu_text is None else f"{name}\n{mu_text}"
+    return mu_text
+
+
 def method_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], dead_zone=None,
-                mus: dict[str, torch.Tensor] | None = None, size: float = 1.8):
-    """One row per image, the input (dead zone in red) then one column per method.
+                mus: dict[str, torch.Tensor] | None = None, size: float = 1.8,
+                max_cols: int | None = None, colorbar: bool = True):
+    """Per image, the input (dead zone in red) then one panel per method, and a colourbar.
 
     ``images [N, C, H, W]``; ``maps[name] [N, H, W]`` normalised saliency maps; ``mus[name]
-    [N]`` optional leak values printed in the titles. Returns the figure.
+    [N]`` optional leak values printed in the titles. ``max_cols`` wraps the panels of one
+    image over several rows (many methods stay large enough to read); every panel is then
+    titled. Returns the figure.
     """
     N, names = images.shape[0], list(maps)
-    fig, axes = plt.subplots(N, len(names) + 1, figsize=(size * (len(names) + 1), size * N),
-                             squeeze=False)
+    per_image = len(names) + 1
+    cols = min(per_image, max_cols or per_image)
+    rows = math.ceil(per_image / cols)
+    fig, axes = plt.subplots(N * rows, cols, figsize=(size * cols + (0.9 if colorbar else 0),
+                                                      size * 1.12 * N * rows),
+                             squeeze=False, layout="constrained")
+    wrapped = rows > 1
     for n in range(N):
-        show_image(axes[n, 0], images[n], "input" if n == 0 else None)
+        panels = axes[n * rows:(n + 1) * rows].flatten()
+        show_image(panels[0], images[n], "input" if n == 0 or wrapped else None)
         if dead_zone is not None:
-            shade_dead_zone(axes[n, 0], dead_zone)
-        for j, name in enumerate(names, start=1):
-            title = name if n == 0 else None
-            if mus is not None:
-                title = f"{name}\nμ={float(mus[name][n]):.2f}" if n == 0 else f"μ={float(mus[name][n]):.2f}"
-            show_saliency(axes[n, j], images[n], maps[name][n], dead_zone, title)
-    fig.tight_layout()
+            shade_dead_zone(panels[0], dead_zone)
+        for ax, name in zip(panels[1:], names):
+            show_saliency(ax, images[n], maps[name][n], dead_zone,
+                          _mu_title(name, mus, n, named=n == 0 or wrapped))
+        for ax in panels[per_image:]:
+            ax.set_axis_off()
+    if colorbar:
+        saliency_colorbar(fig, axes)
     return fig
 
 
@@ -81,34 +122,37 @@ def _unit_scale(cmap: str):
     return plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap=cmap)
 
 
-def saliency_colorbar(fig, axes, label: str = "saliency (min-max normalised)"):
-    """A colourbar for the maps :func:`show_saliency` draws (jet, 0 to 1), beside ``axes``."""
-    return fig.colorbar(_unit_scale("jet"), ax=axes, label=label, shrink=0.8)
+def saliency_colorbar(fig, axes, label: str = UNIT_LABEL):
+    """A colourbar for the maps :func:`show_saliency` draws (0 to 1), beside ``axes``."""
+    rows = np.asarray(axes).shape[0] if np.asarray(axes).ndim > 1 else 1
+    return fig.colorbar(_unit_scale(SALIENCY_CMAP), ax=axes, label=label,
+                        shrink=0.8 if rows > 1 else 1.0)
 
 
-def add_colorbar(fig, label: str = "saliency (min-max normalised)", cmap: str = "jet"):
+def add_colorbar(fig, label: str = UNIT_LABEL, cmap: str = SALIENCY_CMAP):
     """One colourbar for every map of ``fig`` drawn on the [0, 1] scale with ``cmap``."""
     fig.colorbar(_unit_scale(cmap), ax=fig.axes, shrink=0.8, label=label)
     return fig
 
 
-def map_row(maps: dict[str, torch.Tensor], dead_zones=(), size: float = 2.0):
+def map_row(maps: dict[str, torch.Tensor], dead_zones=(), size: float = 2.0,
+            label: str = "map value"):
     """Raw maps ``[h, w]`` or ``[H, W]`` side by side, each with its own colourbar (signed maps
-    in a diverging colour scale centred on 0). ``dead_zones``: bool masks (e.g. the dead
-    cells ``[h, w]`` and the dead zone ``[H, W]``); each map gets the one of its shape
-    outlined. Returns the figure."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(size * 1.25 * len(maps), size), squeeze=False)
+    in :data:`SIGNED_CMAP` centred on 0). ``dead_zones``: bool masks (e.g. the dead cells
+    ``[h, w]`` and the dead zone ``[H, W]``); each map gets the one of its shape outlined.
+    Returns the figure."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(size * 1.3 * len(maps), size * 1.1),
+                             squeeze=False, layout="constrained")
     for ax, (title, m) in zip(axes[0], maps.items()):
         m = m.detach().float().cpu()
         lim = float(m.abs().max()) or 1.0
         signed = bool((m < 0).any())
-        im = ax.imshow(m.numpy(), cmap="coolwarm" if signed else "jet",
+        im = ax.imshow(m.numpy(), cmap=SIGNED_CMAP if signed else SALIENCY_CMAP,
                        vmin=-lim if signed else 0, vmax=lim)
         for zone in dead_zones:
             if tuple(m.shape) == tuple(zone.shape):
                 shade_dead_zone(ax, zone, alpha=0.0)
         ax.set_title(title, fontsize=8)
         ax.set_xticks([]), ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
     return fig

@@ -1,0 +1,34 @@
+"""Draw the intro's "claim in one picture" into book/_static/intro-claim.png.
+
+The intro page is Markdown (not executed), so its figure is drawn by the library here and
+committed; tests/test_figures.py redraws it and fails when the committed file is stale.
+Run from the repository root after changing camwalls_lib's figures:
+
+    python tools/intro_figure.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from camwalls_lib.book.diagrams import claim_figure  # noqa: E402
+from camwalls_lib.data.mnist import load_mnist       # noqa: E402
+
+OUT = Path(__file__).resolve().parent.parent / "book" / "_static" / "intro-claim.png"
+DIGITS = (0, 1, 2)                                # the first three MNIST test digits
+
+
+def draw(path: Path = OUT) -> Path:
+    x, _ = load_mnist("test").tensors()
+    fig = claim_figure(x[list(DIGITS)])
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    return path
+
+
+if __name__ == "__main__":
+    print(draw(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT))
