@@ -471,3 +471,80 @@ def test_figures_present_in_rendered_page(built_book, rendered, entry):
         return
     imgs = [i for i in rendered[entry].select("div.cell_output img") if i.get("src")]
     assert len(imgs) >= expected, f"{entry}: {expected} figures expected, {len(imgs)} <img> rendered"
+
+
+# ----------------------------------------------------------------------------- reader text
+# Reader pages speak of the subject only: no repository paths or test names, no facts about
+# the machine that built the book, no build targets or timings (those live in the README's
+# benchmarks), no stray object reprs or empty prints. PROSE_* apply to the text a reader reads
+# (code and math removed); OUTPUT_* to what the executed cells printed.
+
+PROSE_FORBIDDEN = {
+    "a repository path (shared/...)": r"\bshared/",
+    "a test file or folder": r"\btests/|\btest_\w+\.py\b",
+    "a fact about the build machine": r"\b\d+-core\b|\bthis machine\b|\bbuild machine\b|\bmachine that builds\b",
+    "a timing": r"\bseconds\b|\bmilliseconds?\b|\bhalf a second\b|\bminutes? (?:on|per)\b",
+    "a build target": r"\btargets?\b(?! (?:class|classes|logit|probability|label|score|network|layer))",
+}
+OUTPUT_FORBIDDEN = {
+    "a repository path (shared/...)": r"\bshared/",
+    "a test file or folder": r"\btests/|\btest_\w+\.py\b",
+    "an object repr (0x...)": r"\bat 0x[0-9a-fA-F]+|<[\w.]+ object>",
+    "an empty dict/list/set printed": r"(?m)(?:^|[:=]\s*)(?:\{\}|\[\]|set\(\))\s*$",
+    "a timing": r"(?<![\w.])\d+(?:\.\d+)?\s?(?:s|ms|sec|seconds)\b(?![\w/-])|\bs/image\b|\bseconds\b",
+}
+
+
+def _forbidden(text: str, patterns: dict[str, str]) -> list[str]:
+    hits = []
+    for what, pattern in patterns.items():
+        for m in re.finditer(pattern, text, flags=re.IGNORECASE):
+            hits.append(f"{what}: ...{text[max(0, m.start() - 60):m.end() + 40]!r}...")
+    return hits
+
+
+def _markdown_prose(src: str) -> str:
+    """A Markdown cell's prose: fenced code, inline code and math removed."""
+    src = re.sub(r"(?ms)^(`{3,}|~{3,})\s*(?:python|py|text|bash|console)?\s*$.*?^\1\s*$", " ", src)
+    src = re.sub(r"``.*?``|`[^`\n]*`", " ", src)
+    src = re.sub(r"(?s)\$\$.*?\$\$|\$[^$\n]*\$", " ", src)
+    return src
+
+
+def test_forbidden_text_patterns_catch_what_they_should():
+    for text in ["see shared/papers/x.txt", "tests/test_theorem3.py checks it", "on the 2-core box",
+                 "The target is half a second per move", "the targets set for this book",
+                 "a timings table: 3.2 seconds", "that takes a few seconds"]:
+        assert _forbidden(text, PROSE_FORBIDDEN), text
+    for text in ["the target class", "explain the target logit", "rows 170..223 of the image"]:
+        assert not _forbidden(text, PROSE_FORBIDDEN), text
+    for text in ["<torch._C.Generator at 0x7f3a2b>", "seconds per method: {}", "empty: []",
+                 "GradCAM  12.3 s", "median 410 ms", "0.52 s/image"]:
+        assert _forbidden(text, OUTPUT_FORBIDDEN), text
+    for text in ["mu = {'GradCAM': 0.3}", "rows (20, 27)", "4 s-shaped strokes", "μ x 100: 12.1 ± 3.0"]:
+        assert not _forbidden(text, OUTPUT_FORBIDDEN), text
+
+
+@pytest.mark.parametrize("entry", TOC)
+def test_no_forbidden_text_in_sources(entry):
+    """Fast check of the sources (the built pages are checked by the book test below)."""
+    path = _source(entry)
+    if path.suffix == ".md":
+        cells = [path.read_text(encoding="utf-8")]
+    else:
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    hits = [h for src in cells for h in _forbidden(_markdown_prose(src), PROSE_FORBIDDEN)]
+    assert not hits, f"{entry}: text about the project, not the subject:\n" + "\n".join(hits[:10])
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", TOC)
+def test_no_forbidden_text_in_page(built_book, entry):
+    soup = _soup(_page(built_book, entry))
+    article = soup.select_one("article") or soup
+    outputs = "\n".join(div.get_text("\n") for div in article.select("div.cell_output"))
+    prose = copy.copy(article)
+    for tag in prose.select("div.cell_output, div.cell_input, pre, code, .math, script, style"):
+        tag.decompose()
+    hits = _forbidden(prose.get_text(" "), PROSE_FORBIDDEN) + _forbidden(outputs, OUTPUT_FORBIDDEN)
+    assert not hits, f"{entry}: text about the project, not the subject:\n" + "\n".join(hits[:10])
