@@ -548,3 +548,76 @@ def test_no_forbidden_text_in_page(built_book, entry):
         tag.decompose()
     hits = _forbidden(prose.get_text(" "), PROSE_FORBIDDEN) + _forbidden(outputs, OUTPUT_FORBIDDEN)
     assert not hits, f"{entry}: text about the project, not the subject:\n" + "\n".join(hits[:10])
+
+
+# ----------------------------------------------------------------------------- solutions
+# Solutions whose answer is code are gated solutions with code cells: the build runs them with
+# the chapter, so a reader who unfolds a solution sees its output (tests/test_solutions.py
+# checks the sources).
+
+def _solution_code_cells(entry: str) -> int:
+    from camwalls_lib.edition import Removal, strip_solutions
+
+    removed: list[Removal] = []
+    strip_solutions(nbformat.read(_source(entry), as_version=4), removed)
+    return sum(len(r.code) for r in removed if r.kind == "solution-start/end")
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_every_solution_ran_at_build_time(built_book, entry):
+    soup = _soup(_page(built_book, entry))
+    cells = [cell for box in soup.select("div.solution") for cell in box.select("div.cell")]
+    expected = _solution_code_cells(entry)
+    assert len(cells) == expected, (
+        f"{entry}: {expected} code cells in gated solutions, {len(cells)} inside solution boxes")
+    for cell in cells:
+        code = cell.select_one("div.cell_input")
+        source = code.get_text()[:300] if code else "?"
+        output = cell.select_one("div.cell_output")
+        assert output is not None and (output.get_text(strip=True) or output.find("img")), (
+            f"{entry}: a solution's code shows no output when unfolded:\n{source}")
+        assert not output.select("div.output.traceback, div.output.error, div.output.ename"), (
+            f"{entry}: a solution raised:\n{source}")
+
+
+# ----------------------------------------------------------------------------- student edition
+
+@pytest.fixture(scope="session")
+def student_edition(built_book, tmp_path_factory) -> Path:
+    """The student edition built from the book's build (no execution)."""
+    from camwalls_lib.student_build import build_student_edition
+
+    if built_book.returncode != 0:
+        pytest.fail("the book did not build; see test_book_builds")
+    out = tmp_path_factory.mktemp("student")
+    return build_student_edition(REPO, out, built=built_book.html.parent, echo=lambda *_: None)
+
+
+@pytest.mark.book
+@pytest.mark.slow
+def test_student_edition_builds_without_warnings(student_edition):
+    log = re.sub(r"\x1b\[[0-9;]*m", "", (student_edition.parent.parent / "build.log").read_text())
+    warnings = [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR):", line)]
+    assert not warnings, "student edition build warnings:\n" + "\n".join(warnings[:20])
+
+
+@pytest.mark.book
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_student_edition_has_exercises_and_no_solutions(built_book, student_edition, entry):
+    from camwalls_lib.edition import count_directives
+
+    teacher = _soup(_page(built_book, entry))
+    student = _soup(student_edition / (entry + ".html"))
+    assert teacher.select("div.solution"), f"{entry}: the book itself shows no solution"
+    assert not student.select("div.solution"), f"{entry}: a solution in the student edition"
+    assert len(student.select("div.exercise")) == len(teacher.select("div.exercise")) > 0
+    assert len(student.select("div.cell_output")) >= len(teacher.select("div.cell_output")) - (
+        _solution_code_cells(entry)), f"{entry}: the student edition lost the chapter's outputs"
+    download = student_edition / "_sources" / (entry + ".ipynb")
+    nb = nbformat.read(download, as_version=4)
+    assert count_directives(nb, "solution") == count_directives(nb, "solution-start") == 0
+    assert count_directives(nb, "exercise") + count_directives(nb, "exercise-start") >= 3
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+        f"{entry}: the downloadable student notebook carries outputs")
