@@ -4,8 +4,6 @@ Markers (select with -m):
   slow  -- tests that train or sweep for a while (minutes); skip with  pytest -m "not slow"
   book  -- tests that build the whole Jupyter Book and inspect it in headless Chromium;
            skip with  pytest -m "not book", run alone with  pytest -m book
-  solutions -- tests that run every chapter again with its solutions' code appended (also
-           slow); skip with  pytest -m "not solutions"
   colab -- the Colab simulation: a fresh venv with Colab's preinstalled packages, a chapter's
            first cell installing the library from this repository (also slow)
 """
@@ -25,8 +23,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running test (training, sweeps); deselect with -m 'not slow'")
     config.addinivalue_line("markers", "book: builds the Jupyter Book and checks the HTML in headless Chromium; "
                                        "deselect with -m 'not book'")
-    config.addinivalue_line("markers", "solutions: runs each chapter with its solutions' code "
-                                       "appended; deselect with -m 'not solutions'")
     config.addinivalue_line("markers", "colab: a fresh venv with only Colab's preinstalled packages "
                                        "runs chapters after their first cell installs the library")
 

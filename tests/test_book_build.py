@@ -86,7 +86,7 @@ def test_toc_entries_exist():
 def test_chapters_are_notebooks_in_book_dir():
     for f in TOC:
         assert f.startswith("book/"), f"{f}: book sources live in book/"
-        if f not in ("book/intro", "book/references"):
+        if f not in ("book/intro", "book/references", "book/notes_on_the_paper", "book/instructors"):
             assert _source(f).suffix == ".ipynb", f"{f}: chapters are .ipynb (Colab opens them)"
     assert CHAPTERS, "no chapter notebook in _toc.yml"
 
@@ -505,6 +505,70 @@ def _content_images(built: Built, entry: str) -> list:
     return [img for img in article.find_all("img") if "logo" not in " ".join(img.get("class", []))]
 
 
+# ----------------------------------------------------------------------------- reader text
+# Reader pages speak of the subject only: no repository paths or test names, no facts about
+# the machine that built the book, no build targets or timings (those live in the README's
+# benchmarks), no stray object reprs or empty prints. PROSE_* apply to the text a reader reads
+# (code and math removed); OUTPUT_* to what the executed cells printed.
+
+PROSE_FORBIDDEN = {
+    "a repository path (shared/...)": r"\bshared/",
+    "a test file or folder": r"\btests/|\btest_\w+\.py\b",
+    "a fact about the build machine": r"\b\d+-core\b|\bthis machine\b|\bbuild machine\b|\bmachine that builds\b",
+    "a timing": r"\bseconds\b|\bmilliseconds?\b|\bhalf a second\b|\bminutes? (?:on|per)\b",
+    "a build target": r"\btargets?\b(?! (?:class|classes|logit|probability|label|score|network|layer))",
+}
+OUTPUT_FORBIDDEN = {
+    "a repository path (shared/...)": r"\bshared/",
+    "a test file or folder": r"\btests/|\btest_\w+\.py\b",
+    "an object repr (0x...)": r"\bat 0x[0-9a-fA-F]+|<[\w.]+ object>",
+    "an empty dict/list/set printed": r"(?m)(?:^|[:=]\s*)(?:\{\}|\[\]|set\(\))\s*$",
+    "a timing": r"(?<![\w.])\d+(?:\.\d+)?\s?(?:s|ms|sec|seconds)\b(?![\w/-])|\bs/image\b|\bseconds\b",
+}
+
+
+def _forbidden(text: str, patterns: dict[str, str]) -> list[str]:
+    hits = []
+    for what, pattern in patterns.items():
+        for m in re.finditer(pattern, text, flags=re.IGNORECASE):
+            hits.append(f"{what}: ...{text[max(0, m.start() - 60):m.end() + 40]!r}...")
+    return hits
+
+
+def _markdown_prose(src: str) -> str:
+    """A Markdown cell's prose: fenced code, inline code and math removed."""
+    src = re.sub(r"(?ms)^(`{3,}|~{3,})\s*(?:python|py|text|bash|console)?\s*$.*?^\1\s*$", " ", src)
+    src = re.sub(r"``.*?``|`[^`\n]*`", " ", src)
+    src = re.sub(r"(?s)\$\$.*?\$\$|\$[^$\n]*\$", " ", src)
+    return src
+
+
+def test_forbidden_text_patterns_catch_what_they_should():
+    for text in ["see shared/papers/x.txt", "tests/test_theorem3.py checks it", "on the 2-core box",
+                 "The target is half a second per move", "the targets set for this book",
+                 "a timings table: 3.2 seconds", "that takes a few seconds"]:
+        assert _forbidden(text, PROSE_FORBIDDEN), text
+    for text in ["the target class", "explain the target logit", "rows 170..223 of the image"]:
+        assert not _forbidden(text, PROSE_FORBIDDEN), text
+    for text in ["<torch._C.Generator at 0x7f3a2b>", "seconds per method: {}", "empty: []",
+                 "GradCAM  12.3 s", "median 410 ms", "0.52 s/image"]:
+        assert _forbidden(text, OUTPUT_FORBIDDEN), text
+    for text in ["mu = {'GradCAM': 0.3}", "rows (20, 27)", "4 s-shaped strokes", "μ x 100: 12.1 ± 3.0"]:
+        assert not _forbidden(text, OUTPUT_FORBIDDEN), text
+
+
+@pytest.mark.parametrize("entry", TOC)
+def test_no_forbidden_text_in_sources(entry):
+    """Fast check of the sources (the built pages are checked by the book test below)."""
+    path = _source(entry)
+    if path.suffix == ".md":
+        cells = [path.read_text(encoding="utf-8")]
+    else:
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    hits = [h for src in cells for h in _forbidden(_markdown_prose(src), PROSE_FORBIDDEN)]
+    assert not hits, f"{entry}: text about the project, not the subject:\n" + "\n".join(hits[:10])
+
+
 @pytest.mark.book
 @pytest.mark.parametrize("entry", TOC)
 def test_every_image_has_descriptive_alt_text(built_book, entry):
@@ -598,3 +662,89 @@ def test_page_fits_a_400px_screen(built_book, chromium, tmp_path_factory, entry)
     assert got["scrollWidth"] <= got["width"] + 1 and not got["culprits"], (
         f"{entry}: at {NARROW} px the page is {got['scrollWidth']} px wide; sticking out: "
         f"{got['culprits']}")
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", TOC)
+def test_no_forbidden_text_in_page(built_book, entry):
+    soup = _soup(_page(built_book, entry))
+    article = soup.select_one("article") or soup
+    outputs = "\n".join(div.get_text("\n") for div in article.select("div.cell_output"))
+    prose = copy.copy(article)
+    for tag in prose.select("div.cell_output, div.cell_input, pre, code, .math, script, style"):
+        tag.decompose()
+    hits = _forbidden(prose.get_text(" "), PROSE_FORBIDDEN) + _forbidden(outputs, OUTPUT_FORBIDDEN)
+    assert not hits, f"{entry}: text about the project, not the subject:\n" + "\n".join(hits[:10])
+
+
+# ----------------------------------------------------------------------------- solutions
+# Solutions whose answer is code are gated solutions with code cells: the build runs them with
+# the chapter, so a reader who unfolds a solution sees its output (tests/test_solutions.py
+# checks the sources).
+
+def _solution_code_cells(entry: str) -> int:
+    from edition import Removal, strip_solutions
+
+    removed: list[Removal] = []
+    strip_solutions(nbformat.read(_source(entry), as_version=4), removed)
+    return sum(len(r.code) for r in removed if r.kind == "solution-start/end")
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_every_solution_ran_at_build_time(built_book, entry):
+    soup = _soup(_page(built_book, entry))
+    cells = [cell for box in soup.select("div.solution") for cell in box.select("div.cell")]
+    expected = _solution_code_cells(entry)
+    assert len(cells) == expected, (
+        f"{entry}: {expected} code cells in gated solutions, {len(cells)} inside solution boxes")
+    for cell in cells:
+        code = cell.select_one("div.cell_input")
+        source = code.get_text()[:300] if code else "?"
+        output = cell.select_one("div.cell_output")
+        assert output is not None and (output.get_text(strip=True) or output.find("img")), (
+            f"{entry}: a solution's code shows no output when unfolded:\n{source}")
+        assert not output.select("div.output.traceback, div.output.error, div.output.ename"), (
+            f"{entry}: a solution raised:\n{source}")
+
+
+# ----------------------------------------------------------------------------- student edition
+
+@pytest.fixture(scope="session")
+def student_edition(built_book, tmp_path_factory) -> Path:
+    """The student edition built from the book's build (no execution)."""
+    from student_build import build_student_edition
+
+    if built_book.returncode != 0:
+        pytest.fail("the book did not build; see test_book_builds")
+    out = tmp_path_factory.mktemp("student")
+    return build_student_edition(REPO, out, built=built_book.html.parent, echo=lambda *_: None)
+
+
+@pytest.mark.book
+@pytest.mark.slow
+def test_student_edition_builds_without_warnings(student_edition):
+    log = re.sub(r"\x1b\[[0-9;]*m", "", (student_edition.parent.parent / "build.log").read_text())
+    warnings = [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR):", line)]
+    assert not warnings, "student edition build warnings:\n" + "\n".join(warnings[:20])
+
+
+@pytest.mark.book
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_student_edition_has_exercises_and_no_solutions(built_book, student_edition, entry):
+    from edition import count_directives
+
+    teacher = _soup(_page(built_book, entry))
+    student = _soup(student_edition / (entry + ".html"))
+    assert teacher.select("div.solution"), f"{entry}: the book itself shows no solution"
+    assert not student.select("div.solution"), f"{entry}: a solution in the student edition"
+    assert len(student.select("div.exercise")) == len(teacher.select("div.exercise")) > 0
+    assert len(student.select("div.cell_output")) >= len(teacher.select("div.cell_output")) - (
+        _solution_code_cells(entry)), f"{entry}: the student edition lost the chapter's outputs"
+    download = student_edition / "_sources" / (entry + ".ipynb")
+    nb = nbformat.read(download, as_version=4)
+    assert count_directives(nb, "solution") == count_directives(nb, "solution-start") == 0
+    assert count_directives(nb, "exercise") + count_directives(nb, "exercise-start") >= 3
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+        f"{entry}: the downloadable student notebook carries outputs")

@@ -61,8 +61,12 @@ def imported_modules(source: str) -> set[str]:
     return found
 
 
+TOOLS = {p.stem for p in (REPO / "tools").glob("*.py")}    # tools/ scripts import each other
+
+
 def _third_party(modules: set[str]) -> set[str]:
-    return {m for m in modules if m not in sys.stdlib_module_names and m != "camwalls_lib"}
+    return {m for m in modules
+            if m not in sys.stdlib_module_names and m != "camwalls_lib" and m not in TOOLS}
 
 
 def library_imports() -> dict[str, str]:

@@ -247,3 +247,16 @@ def test_blank_maps_prove_nothing(walled):
     assert report.verdicts[0] == "blank" and report.verdict == "exactly zero" and report.passed
     blank = wall_test(lambda m, xx, t: torch.zeros(len(xx), 16, 16), model, x)
     assert blank.verdict == "blank" and not blank.passed
+
+
+def test_markdown_table_has_no_timing_column_and_aligned_rows(walled):
+    """Timings belong in the benchmarks, not in a reader's table; every row has the header's
+    number of cells (an error row included)."""
+    model, x, _ = walled
+    results = scoreboard({"HiResCAM": camwalls_explainer("hirescam"),
+                          "CAM": camwalls_explainer("cam")}, model, x, library="camwalls",
+                         skip_errors=True)
+    for predicted in (None, {"camwalls": {"HiResCAM"}}):
+        lines = to_markdown(results, predicted_pass=predicted).splitlines()
+        assert "s / image" not in lines[0] and "second" not in lines[0]
+        assert len({line.count("|") for line in lines}) == 1, lines

@@ -171,16 +171,16 @@ def to_markdown(results, predicted_pass=None) -> str:
     ``predicted_pass``: optional ``{library: set of method names predicted to pass}``; adds a
     column with the prediction and whether the verdict confirms it."""
     extra = " predicted | confirmed |" if predicted_pass is not None else ""
-    lines = ["| method | library | mu (worst image) | max in dead zone | max outside | verdict "
-             "| s / image |" + extra, "|---|---|---|---|---|---|---|" + "---|" * (2 * bool(extra))]
+    lines = ["| method | library | mu (worst image) | max in dead zone | max outside | verdict |"
+             + extra, "|---|---|---|---|---|---|" + "---|" * (2 * bool(extra))]
     for r in results:
         if isinstance(r, tuple):
-            lines.append(f"| {r[1]} | {r[0]} | | | | {r[2].replace('|', '/')} | |"
+            lines.append(f"| {r[1]} | {r[0]} | | | | {r[2].replace('|', '/')} |"
                          + " | |" * bool(extra))
             continue
         d = r.row()
         line = (f"| {d['method']} | {d['library']} | {d['mu']:.3g} | {d['max_inside']:.3g} "
-                f"| {d['max_outside']:.3g} | {d['verdict']} | {d['seconds']:.3f} |")
+                f"| {d['max_outside']:.3g} | {d['verdict']} |")
         if extra:
             guess = r.name in predicted_pass.get(r.library, ())
             line += f" {'passes' if guess else 'leaks'} | {'yes' if guess == r.passed else 'NO'} |"

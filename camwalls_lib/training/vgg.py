@@ -73,7 +73,7 @@ RECIPES: dict[str, Recipe] = {
     "cpu-smoke": Recipe(
         "cpu-smoke", epochs=2, batch_size=8, lr=0.01, step_size=1, gamma=0.5, width=1 / 16,
         max_steps_per_epoch=3, num_workers=0, channels_last=False,
-        note="Executes the whole code path on a CPU in seconds: width 1/16 at 224 x 224 (the "
+        note="Executes the whole code path quickly on a CPU: width 1/16 at 224 x 224 (the "
              "paper's geometry and dead zone), a few steps. Not a trained model."),
 }
 
