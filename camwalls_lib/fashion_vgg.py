@@ -76,6 +76,7 @@ def unwalled_vgg16(**kwargs) -> MaskedVGG:
     nn.init.normal_(plain.weight, 0, 0.01)
     nn.init.zeros_(plain.bias)
     model.classifier[1] = plain
+    model.wall = None          # no wall: dead_zone is empty
     return model
 
 
