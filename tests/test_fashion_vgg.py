@@ -1,6 +1,7 @@
 """The Fashion-MNIST masked VGG16: data, twin, STACK-MIX of Eq. (6), shipped weights and table,
 the GPU code path run on the CPU at small size, and the authors' Drive assets (faked)."""
 
+import io
 import json
 import sys
 import types
@@ -10,6 +11,7 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn as nn
+from PIL import Image
 
 from camwalls_lib import fashion, fashion_table1, fashion_vgg, paper_assets, validate, vgg
 from camwalls_lib.models import masked_vgg16
@@ -137,9 +139,9 @@ def _fake_drive(folder, layout="zip"):
     model = masked_vgg16(num_classes=1000, width=1 / 64, hidden=8)
     vgg.save_paper_vgg(model, folder / "params_vgg16_masked.pt")
     vgg.save_paper_vgg(model, folder / "params_vgg16_baseline.pt")
-    png = (fashion.upsample(torch.zeros(1, 28, 28, dtype=torch.uint8))[0] * 255).byte()
-    from torchvision.io import encode_png
-    data = encode_png(png).numpy().tobytes()
+    buffer = io.BytesIO()
+    Image.new("RGB", (224, 224)).save(buffer, format="PNG")
+    data = buffer.getvalue()
     if layout == "zip":
         with zipfile.ZipFile(folder / "datasets.zip", "w") as z:
             for sub in ("stackmix", "stackgen"):
