@@ -171,6 +171,10 @@ def test_fetch_handles_the_drive_layout(tmp_path, monkeypatch, layout):
     assert wall_is_exact(vgg.load_paper_vgg(got.masked))
     again = paper_assets.fetch_paper_assets(tmp_path / "dest")   # present: no second download
     assert again == got and len(calls) == 1
+    if layout == "zip":
+        tables = paper_assets.paper_table1(got, ["gradcam", "hirescam"], "cpu", progress=False)
+        assert set(tables) == {"STACK-MIX", "STACK-GEN"}
+        assert float(tables["STACK-MIX"].mu["hirescam"].max()) == 0.0
 
 
 def test_fetch_offline_fails_at_once_and_incomplete_folders_are_named(tmp_path, monkeypatch):
