@@ -168,14 +168,14 @@ def _subset(items, n: int):
 
 def train_pair(out, recipe: FashionRecipe = RECIPE, resume: bool = False, device=None,
                which=("walled", "unwalled"), progress: bool = False) -> dict:
-    """Train the walled network and its twin; writes ``out/record.json`` and ``out/train.log``."""
+    """Train the walled network and its twin; writes ``out/record.json`` and ``out/train_log.txt``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "record.json"
     records = json.loads(path.read_text()) if resume and path.is_file() else {}
     for name in which:
         records[name] = train_one(name == "walled", out, recipe, resume, device,
-                                  out / "train.log", progress)
+                                  out / "train_log.txt", progress)
         path.write_text(json.dumps(records, indent=1))
     return records
 
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.fashion_vgg",
                                 description="Train the masked VGG16 and its unwalled twin on "
                                             "Fashion-MNIST at 224 x 224.")
-    p.add_argument("--out", required=True, help="folder for weights, record.json, train.log")
+    p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints")
     p.add_argument("--train", type=int, default=RECIPE.train_items, help="training items")
     p.add_argument("--test", type=int, default=RECIPE.test_items, help="test items")

@@ -213,4 +213,4 @@ def test_short_recipe_still_learns(tmp_path):
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
     assert record["test_top1"] > 0.2
     assert wall_is_exact(fashion_vgg.load_trained(True, tmp_path))
-    assert "walled: test top-1" in (tmp_path / "train.log").read_text()
+    assert "walled: test top-1" in (tmp_path / "train_log.txt").read_text()
