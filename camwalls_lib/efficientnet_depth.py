@@ -102,3 +102,39 @@ def depth_leak(geometry: WallGeometry, x: torch.Tensor, methods=("gradcam", "hir
     uniform = float(zone.float().mean().sqrt())
     return DepthLeak(geometry, {m: 100 * float(v.mean()) for m, v in table.mu.items()},
                      100 * uniform, float(same.float().mean()))
+
+
+def main(argv=None) -> int:
+    """``python -m camwalls_lib.efficientnet_depth OUT.json [--size 448]``: the geometry sweep
+    and, at ``--size``, the leak of GradCAM and HiResCAM for the stride-8 wall (block 5) and
+    the deeper ones (blocks 8 and 11) on the offline photo composites."""
+    import argparse
+    import json
+    from dataclasses import asdict
+
+    from .photos import mixed_composites, offline_photos, same_photo_composites
+
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.efficientnet_depth")
+    p.add_argument("out")
+    p.add_argument("--size", type=int, default=448)
+    a = p.parse_args(argv)
+    result = {"sweep": [asdict(g) for g in depth_sweep()], "leak": {}}
+    photos = offline_photos(a.size)
+    for block in (5, 8, 11):
+        g = smallest_wall(block, a.size)
+        shift = (g.dead_first + a.size) // 2 - a.size // 2     # photo centre -> dead band centre
+        sets = {"SAME": same_photo_composites(photos, g.dead_first, shift)[0],
+                "MIX": mixed_composites(photos, g.dead_first)[0]}
+        for name, x in sets.items():
+            r = depth_leak(g, x)
+            result["leak"][f"{block}-{name}"] = {**asdict(r), "n": len(x)}
+            print(block, name, r.mu, f"uniform {r.uniform:.1f}", f"agreement {r.agreement:.2f}")
+    with open(a.out, "w") as f:
+        json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
