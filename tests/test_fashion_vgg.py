@@ -204,13 +204,13 @@ def test_fetch_without_gdown_names_the_extra(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_short_recipe_still_learns(tmp_path):
-    """The shipped recipe, shortened: 480 items, one epoch; the loss falls and the accuracy
-    on 200 test items is above chance (0.1)."""
-    recipe = replace(fashion_vgg.RECIPE, train_items=480, test_items=200, val_items=64,
+    """The shipped recipe, shortened: 3,200 items (100 steps), one epoch; the loss falls and
+    the accuracy on 256 test items is above chance (0.1)."""
+    recipe = replace(fashion_vgg.RECIPE, train_items=3200, test_items=256, val_items=64,
                      epochs=1)
     record = fashion_vgg.train_pair(tmp_path, recipe, which=("walled",))["walled"]
     losses = record["step_losses"]
-    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
+    assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 - 0.1
     assert record["test_top1"] > 0.2
     assert wall_is_exact(fashion_vgg.load_trained(True, tmp_path))
     assert "walled: test top-1" in (tmp_path / "train_log.txt").read_text()
