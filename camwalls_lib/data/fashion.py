@@ -1,0 +1,137 @@
+"""Fashion-MNIST, offline first, at the paper's 224 x 224 geometry.
+
+:func:`load_fashion` reads the four official IDX files (gzip) from an explicit ``root``, from
+``$CAMWALLS_DATA`` (the folder itself or its ``fashion-mnist/`` subfolder) or from the
+``shared/data`` folder beside the repository; only when none has them does it try a download
+through torchvision, which fails at once without a network, with a message naming every way
+to provide the files.
+
+:func:`to_vgg_input` turns a batch of 28 x 28 items into what the masked [VGG] reads:
+bilinear upsampling to 224 x 224 (factor 8), the grey level *replicated* to the three
+colour channels (no colourisation), then Fashion-MNIST's mean / std normalisation. The lowest
+54 rows of the result (170..223) are the paper's dead zone, so the walled network sees the
+item's upper 76 %.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import validate
+from .mnist import Digits, read_idx
+
+__all__ = ["CLASSES", "MEAN", "STD", "load_fashion", "fashion_dirs", "upsample", "normalize",
+           "to_vgg_input", "FashionLoader"]
+
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+           "Sneaker", "Bag", "Ankle boot")
+MEAN, STD = 0.2860, 0.3530
+"""Fashion-MNIST's pixel mean and standard deviation (training set, values in [0, 1])."""
+
+_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def fashion_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for the Fashion-MNIST files, in order. An explicit ``root`` or
+    ``$CAMWALLS_DATA`` must exist (FileNotFoundError otherwise, never silently skipped)."""
+    here = Path(__file__).resolve().parent
+    candidates = []
+    if root is not None:
+        candidates.append(validate.explicit_dir(
+            root, "root=", "pass the folder holding the Fashion-MNIST IDX files (or its parent "
+            "with a fashion-mnist/ subfolder), or root=None to search the default places"))
+    if os.environ.get("CAMWALLS_DATA"):
+        candidates.append(validate.explicit_dir(
+            os.environ["CAMWALLS_DATA"], "$CAMWALLS_DATA =", "set it to the folder that holds "
+            "fashion-mnist/ (e.g. shared/data), or unset it"))
+    candidates += [here.parent.parent / "shared" / "data", here.parent / "shared" / "data",
+                   Path.home() / ".cache" / "camwalls"]
+    return [d for c in candidates for d in (c / "fashion-mnist", c / "FashionMNIST" / "raw", c)]
+
+
+def load_fashion(split: str = "train", root: str | os.PathLike | None = None,
+                 download: bool = True) -> Digits:
+    """The Fashion-MNIST ``split`` ("train": 60,000 items, "test": 10,000) as
+    :class:`~camwalls_lib.data.Digits` (``x`` uint8 ``[N, 28, 28]``, ``y`` int64 ``[N]``)."""
+    if split not in _FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    images, labels = _FILES[split]
+    dirs = fashion_dirs(root)
+    for d in dirs:
+        if (d / images).is_file() and (d / labels).is_file():
+            x, y = read_idx(d / images), read_idx(d / labels).long()
+            if x.shape[1:] != (28, 28) or len(x) != len(y):
+                raise ValueError(f"{d / images}: expected [N, 28, 28] items with N labels, got "
+                                 f"{tuple(x.shape)} and {len(y)} labels (a damaged copy?).")
+            return Digits(x, y, f"Fashion-MNIST {split} set, {len(y):,} items, offline copy")
+    if download:
+        got = _download(split)
+        if got is not None:
+            return got
+    raise FileNotFoundError(
+        f"Fashion-MNIST {split} not found. Provide it in one of three ways: (1) root= a folder "
+        f"holding {images} and {labels}; (2) CAMWALLS_DATA= such a folder or its parent with "
+        "a fashion-mnist/ subfolder; (3) run where the network is available (torchvision "
+        "downloads it). Searched: " + ", ".join(str(d) for d in dirs[:6]) + ", ...")
+
+
+def _download(split: str) -> Digits | None:
+    """torchvision's download into ~/.cache/camwalls, or None without a network."""
+    try:
+        from torchvision.datasets import FashionMNIST
+        ds = FashionMNIST(Path.home() / ".cache" / "camwalls", train=split == "train",
+                          download=True)
+    except Exception:  # offline: the caller explains every way to provide the files
+        return None
+    return Digits(ds.data.clone(), ds.targets.clone().long(),
+                  f"Fashion-MNIST {split} set, {len(ds.targets):,} items (downloaded)")
+
+
+def upsample(x: torch.Tensor, size: int = 224) -> torch.Tensor:
+    """uint8 ``[N, 28, 28]`` (or float in [0, 1] ``[N, 1, H, W]``) -> float in [0, 1]
+    ``[N, 3, size, size]``: bilinear upsampling, the grey level replicated to 3 channels."""
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    if x.dim() == 3:
+        x = x[:, None]
+    if x.dim() != 4 or x.shape[1] != 1:
+        raise ValueError(f"Expected grey items [N, 28, 28] or [N, 1, H, W], got {tuple(x.shape)}.")
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """``(x - MEAN) / STD`` for images in [0, 1] (any shape): what the networks read."""
+    return (x - MEAN) / STD
+
+
+def to_vgg_input(x: torch.Tensor, size: int = 224) -> torch.Tensor:
+    """:func:`normalize` of :func:`upsample`: uint8 ``[N, 28, 28]`` -> ``[N, 3, size, size]``."""
+    return normalize(upsample(x, size))
+
+
+class FashionLoader:
+    """Batches ``(to_vgg_input(x), y)`` from uint8 items, upsampled batch by batch (the whole
+    set at 224 x 224 would not fit in memory). ``shuffle=True`` draws a permutation from
+    torch's global generator, so :func:`camwalls_lib.train.fit` can resume it exactly."""
+
+    def __init__(self, items: Digits, batch_size: int = 32, shuffle: bool = False,
+                 size: int = 224):
+        self.x, self.y = items.x, items.y
+        self.batch_size = validate.positive_int(batch_size, "batch_size")
+        self.shuffle, self.size = shuffle, size
+
+    def __len__(self) -> int:
+        return -(-len(self.y) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.y)
+        order = torch.randperm(n) if self.shuffle else torch.arange(n)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield to_vgg_input(self.x[idx], self.size), self.y[idx]

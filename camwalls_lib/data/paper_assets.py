@@ -1,0 +1,155 @@
+"""The authors' own assets, in one call: their masked and baseline VGG16 checkpoints and the
+STACK-MIX / STACK-GEN images, from their public Google Drive folder (linked from their
+repository's README).
+
+:func:`fetch_paper_assets` downloads the folder with ``gdown`` (the optional extra
+``camwalls[paper]``) unless ``dest`` already holds the assets, unpacks any zip archive in it
+(the images come as ``datasets.zip`` holding ``stackmix/`` and ``stackgen/``), and returns a
+:class:`PaperAssets` of paths found wherever they lie under ``dest``
+(:func:`find_paper_assets`). Without a network it fails at once with a message saying what
+to do, instead of hanging. The checkpoints are then read by
+:func:`camwalls_lib.vgg.load_paper_vgg` (``weights_only=True``, every shape checked).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DRIVE_FOLDER_ID", "PaperAssets", "find_paper_assets", "fetch_paper_assets",
+           "default_dest", "paper_table1"]
+
+DRIVE_FOLDER_ID = "19LbSZcABEv3E0KB4KzlYQebjo8qDxr1S"
+"""The authors' public Google Drive folder (params_vgg16_masked.pt, params_vgg16_baseline.pt,
+the STACK-MIX and STACK-GEN images)."""
+
+_MASKED, _BASELINE = "params_vgg16_masked.pt", "params_vgg16_baseline.pt"
+
+
+@dataclass(frozen=True)
+class PaperAssets:
+    """Paths of the authors' files (``None`` where absent): ``masked`` and ``baseline``
+    checkpoints, ``stackmix`` and ``stackgen`` image folders."""
+
+    masked: Path | None
+    baseline: Path | None
+    stackmix: Path | None
+    stackgen: Path | None
+
+    @property
+    def complete(self) -> bool:
+        return None not in (self.masked, self.baseline, self.stackmix, self.stackgen)
+
+
+def default_dest() -> Path:
+    """``$CAMWALLS_PAPER_ASSETS`` or ``~/.cache/camwalls/paper``."""
+    return Path(os.environ.get("CAMWALLS_PAPER_ASSETS",
+                               Path.home() / ".cache" / "camwalls" / "paper"))
+
+
+def find_paper_assets(root) -> PaperAssets:
+    """Look anywhere under ``root`` for the two checkpoints (by file name) and for folders
+    named ``stackmix`` / ``stackgen`` (any case) that hold images; the shallowest match wins."""
+    root = Path(root)
+    if not root.is_dir():
+        return PaperAssets(None, None, None, None)
+    paths = sorted(root.rglob("*"), key=lambda p: (len(p.parts), str(p)))
+
+    def file(name):
+        return next((p for p in paths if p.is_file() and p.name == name), None)
+
+    def images(name):
+        return next((p for p in paths if p.is_dir() and p.name.lower() == name
+                     and any(q.suffix.lower() in (".png", ".jpg", ".jpeg") for q in p.iterdir())),
+                    None)
+
+    return PaperAssets(file(_MASKED), file(_BASELINE), images("stackmix"), images("stackgen"))
+
+
+def _unpack(root: Path) -> None:
+    for archive in sorted(root.rglob("*.zip")):
+        target = archive.with_suffix("")
+        if target.exists():
+            continue
+        with zipfile.ZipFile(archive) as z:
+            for member in z.namelist():
+                resolved = (target / member).resolve()
+                if not resolved.is_relative_to(target.resolve()):
+                    raise ValueError(f"{archive} holds {member!r}, a path outside the archive's "
+                                     "folder: refusing to unpack it.")
+            z.extractall(target)
+
+
+def _online(host: str = "drive.google.com", timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def fetch_paper_assets(dest=None, quiet: bool = False) -> PaperAssets:
+    """The authors' checkpoints and images under ``dest`` (default :func:`default_dest`),
+    downloaded once with ``gdown`` from :data:`DRIVE_FOLDER_ID`.
+
+    Raises ``ImportError`` without gdown (``pip install "camwalls[paper]"``),
+    ``ConnectionError`` at once when Google Drive cannot be reached, and
+    ``FileNotFoundError`` naming what is missing if the folder's content is not the expected
+    one (two checkpoints, the stackmix/ and stackgen/ images).
+    """
+    dest = Path(dest) if dest is not None else default_dest()
+    found = find_paper_assets(dest)
+    if found.complete:
+        return found
+    try:
+        import gdown
+    except ImportError:
+        raise ImportError("Downloading the authors' assets needs gdown: "
+                          'pip install "camwalls[paper]" (or pip install gdown).') from None
+    if not _online():
+        raise ConnectionError(
+            "Google Drive is not reachable from here, so the authors' checkpoints cannot be "
+            "downloaded. Run this on a machine with internet access (e.g. Colab), or download "
+            f"the folder https://drive.google.com/drive/folders/{DRIVE_FOLDER_ID} by hand into "
+            f"{dest} (or set CAMWALLS_PAPER_ASSETS to where it is).")
+    dest.mkdir(parents=True, exist_ok=True)
+    gdown.download_folder(id=DRIVE_FOLDER_ID, output=str(dest), quiet=quiet)
+    _unpack(dest)
+    found = find_paper_assets(dest)
+    if not found.complete:
+        missing = [k for k, v in vars(found).items() if v is None]
+        raise FileNotFoundError(
+            f"The downloaded folder {dest} lacks {', '.join(missing)} (expected "
+            f"{_MASKED}, {_BASELINE} and stackmix/ + stackgen/ image folders, possibly inside "
+            "a zip). The authors may have changed its layout: look inside and point "
+            "CAMWALLS_PAPER_ASSETS to a folder arranged as expected.")
+    return found
+
+
+def paper_table1(assets: PaperAssets, methods=None, device=None, progress: bool = True,
+                 batch_size: int = 32) -> dict:
+    """The paper's Table 1 on the authors' own network and images: ``{"STACK-MIX": LeakTable,
+    "STACK-GEN": LeakTable}`` (``mu`` per image, each map explaining the predicted class).
+    ``methods``: default every method of :func:`camwalls_lib.leak.leak_table`."""
+    import torch
+
+    from ..metrics.leak import leak_table
+    from ..networks.vgg import load_paper_vgg
+    from ..walls import dead_zone
+    from .stackmix import load_stack_folder, normalize_imagenet
+
+    if not assets.complete:
+        raise FileNotFoundError(f"Incomplete assets {assets}: run fetch_paper_assets() first.")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_paper_vgg(assets.masked).to(device).eval()
+    zone = dead_zone(model, (3, 224, 224))
+    tables = {}
+    for name, folder, kind in (("STACK-MIX", assets.stackmix, "stackmix"),
+                               ("STACK-GEN", assets.stackgen, "stackgen")):
+        x = normalize_imagenet(load_stack_folder(folder, kind).images).to(device)
+        tables[name] = leak_table(model, x, zone, methods, batch_size=batch_size,
+                                  progress=progress)
+    return tables

@@ -1,0 +1,225 @@
+"""The paper's masked [VGG] trained on Fashion-MNIST at the paper's geometry, and its unwalled
+twin.
+
+Geometry as in the paper: 224 x 224 input (Fashion-MNIST items upsampled, grey replicated to
+three channels: :func:`camwalls_lib.data.fashion.to_vgg_input`), conv5_3 with 256 maps scaled by
+``width``, the first dense layer walled on the lowest 9 of the 14 rows, dead zone rows
+170..223. The recipe is the paper's scaled to a small budget: SGD with momentum 0.9, weight
+decay, a step schedule (StepLR), the wall re-applied exactly at every forward pass
+(:class:`~camwalls_lib.walls.WalledLinear`), on a subset of the training set. The twin is the
+same network with an ordinary dense layer, trained from the same seed on the same batches.
+
+- :func:`unwalled_vgg16` -- the twin.
+- :func:`train_pair` -- trains one or both with :func:`camwalls_lib.train.fit` (checkpoints,
+  exact resume, AMP and channels-last on a GPU) and writes the weights, a JSON record and a
+  text log.
+- :func:`load_trained` -- the shipped weights (``weights_only=True``, SHA-256 checked).
+- Command line: ``python -m camwalls_lib.training.fashion_vgg --out DIR [--resume] [--train N]
+  [--epochs E] [--width W] [--device cuda]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import validate
+from ..data.fashion import FashionLoader, load_fashion
+from ..helpers import resolve_device
+from ..networks.models import MaskedVGG, masked_vgg16
+from ..walls import wall_is_exact
+from .loop import evaluate, fit
+
+__all__ = ["FashionRecipe", "RECIPE", "unwalled_vgg16", "build", "train_one", "train_pair",
+           "load_trained", "ASSETS", "main"]
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "fashion_vgg"
+"""Where the shipped weights, record and log live."""
+
+
+@dataclass(frozen=True)
+class FashionRecipe:
+    """Everything a run depends on (stored in the record beside the weights)."""
+
+    train_items: int = 4000      # first N items of the 60,000-item training set
+    test_items: int = 10_000     # first N items of the test set, for the final accuracy
+    val_items: int = 1000        # first N test items, evaluated after every epoch
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    step_size: int = 2           # StepLR(step_size, gamma), stepped once per epoch
+    gamma: float = 0.1
+    width: float = 1 / 16
+    seed: int = 0
+    amp: str | bool = "auto"     # bf16 on a GPU that has it, off on the CPU (train.fit)
+    channels_last: bool = True
+
+
+RECIPE = FashionRecipe()
+
+
+def unwalled_vgg16(**kwargs) -> MaskedVGG:
+    """:func:`~camwalls_lib.models.masked_vgg16` with an ordinary ``nn.Linear`` as first dense
+    layer (same shapes and state_dict keys, no wall): the paper's baseline."""
+    model = masked_vgg16(**kwargs)
+    walled = model.classifier[1]
+    plain = nn.Linear(walled.in_features, walled.out_features)
+    nn.init.normal_(plain.weight, 0, 0.01)
+    nn.init.zeros_(plain.bias)
+    model.classifier[1] = plain
+    model.wall = None          # no wall: dead_zone is empty
+    return model
+
+
+def build(walled: bool, recipe: FashionRecipe = RECIPE) -> MaskedVGG:
+    """The untrained network of a recipe (10 classes, 224 x 224), seeded by ``recipe.seed``."""
+    torch.manual_seed(recipe.seed)
+    make = masked_vgg16 if walled else unwalled_vgg16
+    model = make(num_classes=10, width=recipe.width, input_size=224)
+    _rescale_dense_init(model)
+    return model
+
+
+@torch.no_grad()
+def _rescale_dense_init(model: MaskedVGG) -> None:
+    """Kaiming-normal (fan-in) dense layers instead of torchvision's N(0, 0.01).
+
+    N(0, 0.01) suits 4096-wide layers (each keeps the signal's scale: sqrt(4096) x 0.01 =
+    0.64); at width 1/16 the layers are 256 wide and each would shrink it about 6-fold, so
+    from-scratch SGD stays at chance. The walled weights are zeroed again afterwards."""
+    for m in model.classifier:
+        if isinstance(m, nn.Linear):
+            gain = 1.0 if m is model.classifier[-1] else 2.0
+            m.weight.normal_(0, (gain / m.in_features) ** 0.5)
+            m.bias.zero_()
+            if hasattr(m, "zero_walled_weights"):
+                m.zero_walled_weights()
+
+
+def _log(path: Path | None, line: str) -> None:
+    print(line, flush=True)
+    if path is not None:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+def train_one(walled: bool, out, recipe: FashionRecipe = RECIPE, resume: bool = False,
+              device=None, log: Path | None = None, progress: bool = False) -> dict:
+    """Train one network; returns its record (recipe, history, per-step losses, test
+    accuracy, images/s, seconds) and writes ``out/{walled,unwalled}.pt`` (a state_dict)."""
+    name = "walled" if walled else "unwalled"
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_set, test_set = load_fashion("train"), load_fashion("test")
+    train_set.x, train_set.y = train_set.x[:recipe.train_items], train_set.y[:recipe.train_items]
+    model = build(walled, recipe)
+    torch.manual_seed(recipe.seed + 1)   # data order: identical for the two networks
+    steps: list[float] = []
+
+    def loss_fn(logits, y):
+        loss = F.cross_entropy(logits, y)
+        steps.append(float(loss.detach()))
+        if len(steps) % 25 == 0:
+            _log(log, f"{name} step {len(steps)} loss {sum(steps[-25:]) / 25:.4f}")
+        return loss
+
+    val = _subset(test_set, recipe.val_items)
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma)
+    _log(log, f"{name}: {recipe}")
+    t0 = time.perf_counter()
+    history = fit(model, FashionLoader(train_set, recipe.batch_size, shuffle=True),
+                  recipe.epochs, optimizer, scheduler=scheduler,
+                  val_loader=FashionLoader(val, 64), device=device, amp=recipe.amp,
+                  channels_last=recipe.channels_last, checkpoint=out / f"{name}.ckpt",
+                  resume=resume, loss_fn=loss_fn, progress=progress,
+                  callback=lambda e, h: _log(log, f"{name} " + h.line(-1, recipe.epochs)))
+    seconds = time.perf_counter() - t0
+    test = _subset(test_set, recipe.test_items)
+    top1, _ = evaluate(model, FashionLoader(test, 64), device, recipe.amp, recipe.channels_last)
+    model = model.cpu().float().to(memory_format=torch.contiguous_format).eval()
+    if walled and not wall_is_exact(model):
+        raise RuntimeError("The wall leaked during training; this is a bug, please report it.")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    validate.atomic_save({"model": state, "model_sha256": validate.checksum(state)},
+                         out / f"{name}.pt")
+    record = {"name": name, "recipe": asdict(recipe), "history": history.to_dict(),
+              "step_losses": steps, "test_top1": top1, "test_items": len(test.y),
+              "train_seconds": seconds, "device": str(resolve_device(device)),
+              "threads": torch.get_num_threads()}
+    _log(log, f"{name}: test top-1 {100 * top1:.2f}% on {len(test.y)} items, "
+              f"{history.images_per_s[-1]:.1f} img/s, {seconds:.0f} s in all")
+    return record
+
+
+def _subset(items, n: int):
+    return replace(items, x=items.x[:n], y=items.y[:n])
+
+
+def train_pair(out, recipe: FashionRecipe = RECIPE, resume: bool = False, device=None,
+               which=("walled", "unwalled"), progress: bool = False) -> dict:
+    """Train the walled network and its twin; writes ``out/record.json`` and ``out/train_log.txt``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "record.json"
+    records = json.loads(path.read_text()) if resume and path.is_file() else {}
+    for name in which:
+        records[name] = train_one(name == "walled", out, recipe, resume, device,
+                                  out / "train_log.txt", progress)
+        path.write_text(json.dumps(records, indent=1))
+    return records
+
+
+def load_trained(walled: bool = True, folder=None) -> MaskedVGG:
+    """The trained network (eval mode) from ``folder`` (default: the shipped weights), read with
+    ``torch.load(weights_only=True)`` and checked against the SHA-256 stored with it."""
+    folder = Path(folder) if folder is not None else ASSETS
+    name = "walled" if walled else "unwalled"
+    fix = "re-create it with `python -m camwalls_lib.training.fashion_vgg --out FOLDER`"
+    blob = validate.load_tensors(folder / f"{name}.pt", f"trained {name} VGG", fix)
+    if not isinstance(blob, dict) or "model" not in blob:
+        raise ValueError(f"{folder / f'{name}.pt'} holds no 'model' state_dict; {fix}.")
+    if validate.checksum(blob["model"]) != blob.get("model_sha256"):
+        raise validate.CorruptFile(f"{folder / f'{name}.pt'} is damaged (checksum); {fix}.")
+    record = json.loads((folder / "record.json").read_text())[name]
+    model = build(walled, FashionRecipe(**record["recipe"]))
+    model.load_state_dict(blob["model"])
+    if walled and not wall_is_exact(model):
+        raise RuntimeError(f"{name}.pt has weights behind the wall: not the walled network.")
+    return model.eval()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.training.fashion_vgg",
+                                description="Train the masked VGG16 and its unwalled twin on "
+                                            "Fashion-MNIST at 224 x 224.")
+    p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoints")
+    p.add_argument("--train", type=int, default=RECIPE.train_items, help="training items")
+    p.add_argument("--test", type=int, default=RECIPE.test_items, help="test items")
+    p.add_argument("--epochs", type=int, default=RECIPE.epochs)
+    p.add_argument("--width", type=float, default=RECIPE.width)
+    p.add_argument("--lr", type=float, default=RECIPE.lr)
+    p.add_argument("--only", choices=["walled", "unwalled"], help="train one network only")
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    a = p.parse_args(argv)
+    recipe = replace(RECIPE, train_items=a.train, test_items=a.test, epochs=a.epochs,
+                     width=a.width, lr=a.lr)
+    which = (a.only,) if a.only else ("walled", "unwalled")
+    train_pair(a.out, recipe, a.resume, a.device, which)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
