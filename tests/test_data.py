@@ -32,3 +32,17 @@ def test_environment_variable_is_honoured(tmp_path, monkeypatch):
     assert data.mnist_dirs()[0].parent == tmp_path or tmp_path in data.mnist_dirs()[:3]
     with pytest.raises(ValueError, match="'train' or 'test'"):
         data.load_mnist("val")
+
+
+def test_the_shared_data_folder_beside_the_repository_is_searched(monkeypatch):
+    """Without $CAMWALLS_DATA, the offline copies in ../shared/data (beside the repository,
+    where CI and the book's build find them) are searched first."""
+    from pathlib import Path
+
+    from camwalls_lib.data.fashion import fashion_dirs
+    from camwalls_lib.data.mnist import mnist_dirs
+
+    monkeypatch.delenv("CAMWALLS_DATA", raising=False)
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    assert mnist_dirs()[0] == shared / "mnist"
+    assert fashion_dirs()[0] == shared / "fashion-mnist"

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
-from .mnist import Digits, read_idx
+from .mnist import Digits, data_dirs, read_idx
 
 __all__ = ["CLASSES", "MEAN", "STD", "load_fashion", "fashion_dirs", "upsample", "normalize",
            "to_vgg_input", "FashionLoader"]
@@ -37,21 +37,8 @@ _FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
 
 
 def fashion_dirs(root: str | os.PathLike | None = None) -> list[Path]:
-    """Folders searched for the Fashion-MNIST files, in order. An explicit ``root`` or
-    ``$CAMWALLS_DATA`` must exist (FileNotFoundError otherwise, never silently skipped)."""
-    here = Path(__file__).resolve().parent
-    candidates = []
-    if root is not None:
-        candidates.append(validate.explicit_dir(
-            root, "root=", "pass the folder holding the Fashion-MNIST IDX files (or its parent "
-            "with a fashion-mnist/ subfolder), or root=None to search the default places"))
-    if os.environ.get("CAMWALLS_DATA"):
-        candidates.append(validate.explicit_dir(
-            os.environ["CAMWALLS_DATA"], "$CAMWALLS_DATA =", "set it to the folder that holds "
-            "fashion-mnist/ (e.g. shared/data), or unset it"))
-    candidates += [here.parent.parent / "shared" / "data", here.parent / "shared" / "data",
-                   Path.home() / ".cache" / "camwalls"]
-    return [d for c in candidates for d in (c / "fashion-mnist", c / "FashionMNIST" / "raw", c)]
+    """Folders searched for the Fashion-MNIST files, in order (:func:`~camwalls_lib.data.mnist.data_dirs`)."""
+    return data_dirs(root, ("fashion-mnist", "FashionMNIST/raw"), "Fashion-MNIST IDX")
 
 
 def load_fashion(split: str = "train", root: str | os.PathLike | None = None,

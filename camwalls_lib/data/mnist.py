@@ -23,7 +23,7 @@ import torch
 
 from .. import validate
 
-__all__ = ["Digits", "load_mnist", "mnist_dirs", "read_idx"]
+__all__ = ["Digits", "load_mnist", "mnist_dirs", "data_dirs", "read_idx"]
 
 _FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
           "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
@@ -51,25 +51,30 @@ class Digits:
         return self.x[:, None].float() / 255.0, self.y
 
 
-def mnist_dirs(root: str | os.PathLike | None = None) -> list[Path]:
-    """Folders searched for MNIST files, in order. An explicit ``root`` or ``$CAMWALLS_DATA``
-    must be an existing folder (FileNotFoundError / NotADirectoryError otherwise)."""
-    here = Path(__file__).resolve().parent
+def data_dirs(root, subfolders: tuple[str, ...], what: str) -> list[Path]:
+    """Folders searched for a dataset's files, in order: an explicit ``root``, then
+    ``$CAMWALLS_DATA``, the ``shared/data`` folder beside the repository, ``~/.cache/camwalls``
+    and ``./data``; in each, its ``subfolders`` first, then the folder itself. An explicit
+    ``root`` or ``$CAMWALLS_DATA`` must be an existing folder (FileNotFoundError /
+    NotADirectoryError otherwise, never silently skipped)."""
+    repo = Path(__file__).resolve().parent.parent.parent      # camwalls_lib/data -> repository
     candidates = []
     if root is not None:
         candidates.append(validate.explicit_dir(
-            root, "root=", "pass the folder that holds the MNIST files (or its parent with an "
-            "mnist/ subfolder), or root=None to search the default places"))
+            root, "root=", f"pass the folder that holds the {what} files (or its parent with a "
+            f"{subfolders[0]}/ subfolder), or root=None to search the default places"))
     if os.environ.get("CAMWALLS_DATA"):
         candidates.append(validate.explicit_dir(
             os.environ["CAMWALLS_DATA"], "$CAMWALLS_DATA =", "set it to the folder that holds "
-            "mnist/ (e.g. shared/data), or unset it to search the default places"))
-    candidates += [here.parent.parent / "shared" / "data", here.parent / "shared" / "data",
+            f"{subfolders[0]}/ (e.g. shared/data), or unset it to search the default places"))
+    candidates += [repo.parent / "shared" / "data", repo / "shared" / "data",
                    Path.home() / ".cache" / "camwalls", Path("data")]
-    dirs = []
-    for c in candidates:
-        dirs += [c / "mnist", c / "MNIST" / "raw", c]
-    return dirs
+    return [d for c in candidates for d in (*(c / sub for sub in subfolders), c)]
+
+
+def mnist_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for MNIST files, in order (:func:`data_dirs`)."""
+    return data_dirs(root, ("mnist", "MNIST/raw"), "MNIST")
 
 
 def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
