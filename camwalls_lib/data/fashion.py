@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
-from .mnist import Digits, data_dirs, read_idx
+from .mnist import Digits, data_dirs, load_idx
 
 __all__ = ["CLASSES", "MEAN", "STD", "load_fashion", "fashion_dirs", "upsample", "normalize",
            "to_vgg_input", "FashionLoader"]
@@ -45,21 +45,12 @@ def load_fashion(split: str = "train", root: str | os.PathLike | None = None,
                  download: bool = True) -> Digits:
     """The Fashion-MNIST ``split`` ("train": 60,000 items, "test": 10,000) as
     :class:`~camwalls_lib.data.Digits` (``x`` uint8 ``[N, 28, 28]``, ``y`` int64 ``[N]``)."""
-    if split not in _FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
-    images, labels = _FILES[split]
     dirs = fashion_dirs(root)
-    for d in dirs:
-        if (d / images).is_file() and (d / labels).is_file():
-            x, y = read_idx(d / images), read_idx(d / labels).long()
-            if x.shape[1:] != (28, 28) or len(x) != len(y):
-                raise ValueError(f"{d / images}: expected [N, 28, 28] items with N labels, got "
-                                 f"{tuple(x.shape)} and {len(y)} labels (a damaged copy?).")
-            return Digits(x, y, f"Fashion-MNIST {split} set, {len(y):,} items, offline copy")
-    if download:
-        got = _download(split)
-        if got is not None:
-            return got
+    got = load_idx(split, _FILES, dirs, _download if download else None,
+                   lambda labels, n: f"Fashion-MNIST {split} set, {n:,} items, offline copy")
+    if got is not None:
+        return got
+    images, labels = _FILES[split]
     raise FileNotFoundError(
         f"Fashion-MNIST {split} not found. Provide it in one of three ways: (1) root= a folder "
         f"holding {images} and {labels}; (2) CAMWALLS_DATA= such a folder or its parent with "

@@ -23,7 +23,7 @@ import torch
 
 from .. import validate
 
-__all__ = ["Digits", "load_mnist", "mnist_dirs", "data_dirs", "read_idx"]
+__all__ = ["Digits", "load_mnist", "load_idx", "mnist_dirs", "data_dirs", "find_idx", "read_idx"]
 
 _FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
           "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
@@ -72,6 +72,34 @@ def data_dirs(root, subfolders: tuple[str, ...], what: str) -> list[Path]:
     return [d for c in candidates for d in (*(c / sub for sub in subfolders), c)]
 
 
+def find_idx(dirs: list[Path], images: str, labels: str):
+    """The first folder of ``dirs`` that holds both IDX files, read and checked:
+    ``(folder, x uint8 [N, 28, 28], y int64 [N])``; None if no folder holds them."""
+    for d in dirs:
+        if (d / images).is_file() and (d / labels).is_file():
+            x, y = read_idx(d / images), read_idx(d / labels).long()
+            if x.shape[1:] != (28, 28) or len(x) != len(y):
+                raise ValueError(f"{d / images}: expected [N, 28, 28] images with N labels, got "
+                                 f"{tuple(x.shape)} and {len(y)} labels (a damaged copy?).")
+            return d, x, y
+    return None
+
+
+def load_idx(split: str, files: dict, dirs: list[Path], fetch, describe) -> Digits | None:
+    """The ``split`` ("train" or "test") of an MNIST-like dataset whose IDX files are
+    ``files[split] = (images, labels)``: read from the first folder of ``dirs`` holding both
+    (``describe(labels_path, N)`` names the copy), else ``fetch(split)`` (a download, None where
+    there is no network; ``fetch=None``: no download); None if neither gives it."""
+    if split not in files:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    images, labels = files[split]
+    found = find_idx(dirs, images, labels)
+    if found is not None:
+        folder, x, y = found
+        return Digits(x, y, describe(folder / labels, len(y)))
+    return None if fetch is None else fetch(split)
+
+
 def mnist_dirs(root: str | os.PathLike | None = None) -> list[Path]:
     """Folders searched for MNIST files, in order (:func:`data_dirs`)."""
     return data_dirs(root, ("mnist", "MNIST/raw"), "MNIST")
@@ -83,18 +111,13 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
 
     Raises ``FileNotFoundError`` naming every way to provide the data when nothing works.
     """
-    if split not in _FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
-    images, labels = _FILES[split]
     dirs = mnist_dirs(root)
-    for d in dirs:
-        if (d / images).exists() and (d / labels).exists():
-            return Digits(read_idx(d / images), read_idx(d / labels).long(),
-                          f"MNIST {_SPLIT_NAME[split]}, {_count(d / labels)} images, offline copy")
-    if download:
-        digits = _download(split)
-        if digits is not None:
-            return digits
+    digits = load_idx(split, _FILES, dirs, _download if download else None,
+                      lambda labels, n: f"MNIST {_SPLIT_NAME[split]}, {_count(labels)} images, "
+                                     "offline copy")
+    if digits is not None:
+        return digits
+    images, labels = _FILES[split]
     if split == "train":
         for d in dirs:
             if (d / FALLBACK).exists():
