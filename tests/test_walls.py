@@ -163,3 +163,14 @@ def test_walled_linear_is_the_feature_wall_in_front_of_a_dense_layer():
     plain = torch.nn.functional.linear(blind.flatten(1), layer.weight, layer.bias)
     torch.testing.assert_close(layer(B.flatten(1)), plain)
     assert torch.equal(layer.walled(), ~wall.visible(4, 5).expand(3, 4, 5).reshape(-1))
+
+
+def test_walled_count_is_the_number_of_walled_weights_and_works_on_meta():
+    from camwalls_lib.networks.models import masked_vgg16
+    from camwalls_lib.walls import walled_weights
+
+    small = masked_vgg16(width=1 / 16).classifier[1]
+    assert small.walled_count() == walled_weights(small).numel() > 0
+    with torch.device("meta"):
+        full = masked_vgg16().classifier[1]
+    assert full.walled_count() == 9 * 14 * 256 * full.out_features      # the paper's wall

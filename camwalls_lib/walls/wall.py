@@ -188,6 +188,12 @@ class WalledLinear(nn.Linear):
         """Bool ``[C*h*w]``: the inputs (flattened map positions) behind the wall."""
         return ~self.feature_wall.visible.expand(*self.feature_shape).reshape(-1)
 
+    def walled_count(self) -> int:
+        """How many weights read behind the wall (all exactly 0), from the wall's geometry
+        alone: also for a layer built on the meta device."""
+        c, h, w = self.feature_shape
+        return int((~self.wall.visible(h, w)).sum()) * c * self.out_features
+
     @torch.no_grad()
     def zero_walled_weights(self) -> None:
         self.weight.mul_((~self.walled()).to(self.weight.dtype))
