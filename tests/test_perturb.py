@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from camwalls_lib import cams
-from camwalls_lib.cams import perturb
+from camwalls_lib.cams import masked, perturb
 from camwalls_lib.metrics.leak import leak_table
 from camwalls_lib.networks.models import ToyCNN, masked_vgg16
 from camwalls_lib.walls import Wall, dead_zone
@@ -211,14 +211,14 @@ def test_channels_last_gives_the_models_logits(name):
     model, x = _models()[name]
     model.eval()                                         # no dropout: one function of x
     with torch.no_grad():
-        torch.testing.assert_close(perturb.channels_last(model)(x), model(x),
+        torch.testing.assert_close(masked.channels_last(model)(x), model(x),
                                    rtol=1e-5, atol=1e-5)
 
 
 def test_a_model_that_rejects_channels_last_gets_its_own_layout():
     torch.manual_seed(0)
     model, x = Viewed(), torch.rand(2, 3, 8, 8)
-    run = perturb.channels_last(model)
+    run = masked.channels_last(model)
     with torch.no_grad():
         torch.testing.assert_close(run(x), model(x))
         torch.testing.assert_close(run(x), model(x))       # remembered: no second failure
@@ -228,3 +228,22 @@ def test_a_model_that_rejects_channels_last_gets_its_own_layout():
     flat.forward = lambda x: flat.classifier(flat.features(x))
     torch.testing.assert_close(cams.compute("scorecam", model, x, layer=model.relu),
                                cams.compute("scorecam", flat, x, layer=flat.features[1]))
+
+
+def test_scorecam_and_the_polycams_share_their_masked_passes():
+    """compute_many runs each set of masked passes once: ScoreCAM's x*u passes are Poly-CAM's
+    (logit and probability of the same inputs), and the three Poly-CAM variants share theirs.
+    The maps are those of separate calls."""
+    model, x = _models()["features/classifier"]
+    model.eval()
+    methods = ["scorecam", "pcam+", "pcam-", "pcam±"]
+    calls = []
+    handle = model.register_forward_pre_hook(lambda m, i: calls.append(i[0].shape[0]))
+    together = cams.compute_many(methods, model, x, batch_size=64)
+    shared = sum(calls)
+    calls.clear()
+    alone = {m: cams.compute(m, model, x, batch_size=64) for m in methods}
+    handle.remove()
+    assert shared < 0.6 * sum(calls)     # alone: u-passes 3 times, (1-u)-passes twice
+    for m in methods:
+        torch.testing.assert_close(together[m], alone[m])

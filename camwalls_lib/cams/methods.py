@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from .. import validate
 from .capture import Capture, capture
 from .maps import combine, normalize, upsample
+from .masked import shared_passes
 from .polycam import polycam
 from .rules import (ablationcam_weights, cam_weights, centred, eigencam_weights,
                     gradcam_weights, gradcampp_weights, hirescam_weights, layercam_weights,
@@ -115,7 +116,8 @@ def compute_many(methods, model: nn.Module, x: torch.Tensor, target=None, layer=
     One capture at ``layer`` -- one forward pass, and one backward pass if any method needs
     the gradient -- serves every single-layer method (GradCAM, GradCAM++, XGradCAM, HiResCAM,
     LayerCAM, CAM, EigenCAM, and the activations of ScoreCAM, AblationCAM, Opti-CAM);
-    Poly-CAM captures its own layers. Names are canonical (``"gradcam++"``) or, for your own
+    Poly-CAM captures its own layers. Masked passes run once for all the methods that need them
+    (ScoreCAM and the Poly-CAM variants: :func:`~camwalls_lib.cams.masked.shared_passes`). Names are canonical (``"gradcam++"``) or, for your own
     rules, their function names.
 
     ``method_options``: ``{name: {option: value}}`` for one method each; ``common``: options
@@ -139,11 +141,12 @@ def compute_many(methods, model: nn.Module, x: torch.Tensor, target=None, layer=
         cap = capture(model, x, target, layer, with_grad=any(r.needs_grad for r in single))
         shared = (time.perf_counter() - start) / len(single)
     maps, times = {}, {}
-    for name, rule in tqdm(rules, disable=not progress, desc="methods"):
-        start = time.perf_counter()
-        maps[name] = (polycam(model, x, target, None, variant=name[4:], **options[name])
-                      if rule is None else _apply(rule, cap, options[name]))
-        times[name] = time.perf_counter() - start + (shared if rule is not None else 0.0)
+    with shared_passes():
+        for name, rule in tqdm(rules, disable=not progress, desc="methods"):
+            start = time.perf_counter()
+            maps[name] = (polycam(model, x, target, None, variant=name[4:], **options[name])
+                          if rule is None else _apply(rule, cap, options[name]))
+            times[name] = time.perf_counter() - start + (shared if rule is not None else 0.0)
     if seconds is not None:
         seconds.update(times)
     return maps

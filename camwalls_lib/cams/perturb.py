@@ -2,8 +2,9 @@
 
 A perturbation method scores ``V`` variants of each image: ``y_c`` of the input masked by each
 channel (ScoreCAM, Poly-CAM) or of the network with each channel of ``B`` set to zero
-(AblationCAM). :func:`target_scores` is the one loop they share (:func:`masked_scores` for
-the masked inputs, :func:`ablation_scores` for the zeroed channels): image by image, ``batch_size``
+(AblationCAM). :func:`target_scores` is the one loop they share
+(:func:`~camwalls_lib.cams.masked.masked_scores` for the masked inputs, :func:`ablation_scores`
+for the zeroed channels): image by image, ``batch_size``
 variants at a time, so memory grows with ``batch_size``, not with ``V``; identical variants
 (channels with the same map, e.g. the ones a ReLU left at 0: :func:`first_equal`) run once.
 
@@ -13,10 +14,6 @@ AblationCAM changes nothing *before* the explained layer, so it only needs the n
 (``torch.fx``), else -- when the model cannot be split -- full forward passes with ``B``
 replaced by a hook. Its ``path`` says which one runs; a tail is used only after it reproduced
 the model's own scores.
-
-ScoreCAM and Poly-CAM cannot skip any layer: each masked image is a new input. Their passes run
-in channels-last memory layout (:func:`channels_last`), the layout in which convolutions are
-fastest on CPUs (oneDNN) and GPUs (cuDNN); the logits are the same up to float rounding.
 """
 
 from __future__ import annotations
@@ -33,8 +30,7 @@ from tqdm.auto import tqdm
 from .. import validate
 from ..helpers import eval_mode, hooked
 
-__all__ = ["target_scores", "masked_scores", "first_equal", "channels_last", "Split",
-           "split_at", "ablation_scores"]
+__all__ = ["target_scores", "first_equal", "Split", "split_at", "ablation_scores"]
 
 log = logging.getLogger("camwalls")
 
@@ -48,39 +44,23 @@ def target_scores(N: int, V: int, target: torch.Tensor,
 
     ``same [N, V]`` (optional): variant ``v`` of image ``n`` is the same input as variant
     ``same[n, v]`` (two identical masks), so only the distinct ones run. ``softmax=True``
-    scores the target's probability instead of its logit. Runs without gradients; call it
+    scores the target's probability instead of its logit; ``softmax="both"`` returns both,
+    ``[2, N, V]`` (logit, probability), from the same passes. Runs without gradients; call it
     inside :func:`eval_mode`.
     """
     validate.positive_int(batch_size, "batch_size")
-    scores = torch.zeros(N, V)
+    kinds = (False, True) if softmax == "both" else (bool(softmax),)
+    scores = torch.zeros(len(kinds), N, V)
     with torch.no_grad():
         for n in tqdm(range(N), disable=not progress, desc=desc):
             first = torch.arange(V) if same is None else same[n].cpu()
             for chunk in first.unique().split(batch_size):
                 logits = chunk_logits(n, chunk)
-                if softmax:
-                    logits = torch.softmax(logits, 1)
-                scores[n, chunk] = logits[:, target[n]].float().cpu()
-            scores[n] = scores[n, first]
-    return scores
-
-
-def masked_scores(cap, masks_of: Callable[[int, torch.Tensor], torch.Tensor], batch_size: int,
-                  progress: bool = False, softmax: bool = False,
-                  desc: str = "masked passes") -> torch.Tensor:
-    """Target score of ``x_n * m`` for the masks ``masks_of(n, v) [len(v), H, W]`` of
-    channels ``v``, for a capture ``cap`` (:class:`camwalls_lib.cams.Capture`): ``[N, V]``.
-    Masks are built ``batch_size`` at a time; channels with the same map (hence the same
-    mask) run once. ScoreCAM's and Poly-CAM's passes, in channels-last layout."""
-    run = channels_last(cap.model)
-
-    def chunk_logits(n, chans):
-        return run(cap.x[n:n + 1] * masks_of(n, chans)[:, None])
-
-    with eval_mode(cap.model):
-        scores = target_scores(*cap.B.shape[:2], cap.target, chunk_logits, batch_size,
-                               progress, softmax, desc, first_equal(cap.B))
-    return scores.to(cap.B)
+                for k, prob in enumerate(kinds):
+                    out = torch.softmax(logits, 1) if prob else logits
+                    scores[k, n, chunk] = out[:, target[n]].float().cpu()
+            scores[:, n] = scores[:, n, first]
+    return scores if softmax == "both" else scores[0]
 
 
 def first_equal(B: torch.Tensor) -> torch.Tensor:
@@ -93,26 +73,6 @@ def first_equal(B: torch.Tensor) -> torch.Tensor:
         first.scatter_reduce_(0, group, torch.arange(maps.shape[0]), "amin")
         out[n] = first[group]
     return out
-
-
-def channels_last(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``run(x [M, C, H, W]) -> model(x)``, with ``x`` handed over in channels-last memory layout
-    (about 25 % faster for the masked VGG16 on a 2-core CPU; logits equal up to float
-    rounding). A model that cannot take that layout (a ``.view`` of a non-contiguous
-    tensor) raises on the first call; from then on it gets ``x`` as it is."""
-    fast = True
-
-    def run(x):
-        nonlocal fast
-        if fast and x.dim() == 4:
-            try:
-                return model(x.contiguous(memory_format=torch.channels_last))
-            except RuntimeError as err:
-                if "view" not in str(err):
-                    raise
-                fast = False
-        return model(x)
-    return run
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Poly-CAM (Englebert et al.): CAM maps at several layers, refined from coarse to fine.
 
-Its weights come from masked forward passes (:func:`.perturb.masked_scores`, the loop ScoreCAM
+Its weights come from masked forward passes (:func:`.masked.masked_scores`, the loop ScoreCAM
 and AblationCAM share); its maps are combined with :func:`lnorm`.
 """
 
@@ -12,9 +12,9 @@ import torch.nn.functional as F
 
 from .. import validate
 from ..helpers import eval_mode
-from . import perturb
 from .capture import capture, forward, resolve_layer
-from .maps import EPS, combine, unit_masks, upsample
+from .maps import EPS, combine, upsample
+from .masked import masked_scores
 
 __all__ = ["polycam", "poly_weights", "lnorm"]
 
@@ -65,15 +65,13 @@ def poly_weights(cap, p_x: torch.Tensor, variant: str, batch_size: int = 64,
                  progress: bool = False) -> torch.Tensor:
     """Poly-CAM's channel weights ``w [N, V]`` at one layer (Eqs. 4-6) from its capture ``cap``
     and the target's probability ``p_x [N]`` on the clean image: one number per channel."""
-    u = lambda n, v: unit_masks(cap.B[n, v], cap.x.shape[-2:])  # noqa: E731
-    prob = lambda masks: perturb.masked_scores(cap, masks, batch_size, progress,  # noqa: E731
-                                               softmax=True, desc="Poly-CAM")
+    prob = lambda kind: masked_scores(cap, kind, batch_size, progress, softmax=True)  # noqa: E731
     if variant == "+":
-        return prob(u)
-    hidden = prob(lambda n, v: 1 - u(n, v))
+        return prob("u")
+    hidden = prob("1-u")
     if variant == "-":
         return (p_x[:, None] - hidden).clamp(min=0)
-    return (p_x[:, None] + prob(u) - hidden).clamp(min=0)
+    return (p_x[:, None] + prob("u") - hidden).clamp(min=0)
 
 
 def lnorm(M: torch.Tensor, s: int) -> torch.Tensor:

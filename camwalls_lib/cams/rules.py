@@ -3,7 +3,7 @@
 Each rule turns a :class:`~.capture.Capture` into ``alpha``: one number per channel
 (``[N, V]``, a *global* coefficient: GradCAM, GradCAM++, XGradCAM, ScoreCAM, AblationCAM,
 EigenCAM, Opti-CAM, CAM) or one number per channel and position (``[N, V, h, w]``: HiResCAM,
-LayerCAM). The forward passes of ScoreCAM and AblationCAM run in :mod:`.perturb`.
+LayerCAM). The forward passes of ScoreCAM run in :mod:`.masked`, AblationCAM's in :mod:`.perturb`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 from ..helpers import eval_mode
 from . import perturb
 from .capture import Capture
-from .maps import EPS, unit_masks, upsample
+from .maps import EPS, upsample
+from .masked import masked_scores
 
 __all__ = ["cam_weights", "gradcam_weights", "gradcampp_weights", "xgradcam_weights",
            "hirescam_weights", "layercam_weights", "scorecam_weights", "ablationcam_weights",
@@ -95,8 +96,7 @@ def scorecam_weights(cap: Capture, batch_size: int = 64, progress: bool = False)
     a constant channel gives ``H^(v) = 0``. Scores are raw logits, as in Definition 7 and the
     ``grad-cam`` package (softmax is shift-invariant, so subtracting ``y_c(x)`` changes nothing).
     """
-    scores = perturb.masked_scores(cap, lambda n, v: unit_masks(cap.B[n, v], cap.x.shape[-2:]),
-                                   batch_size, progress, desc="ScoreCAM")
+    scores = masked_scores(cap, "u", batch_size, progress)
     return torch.softmax(scores - cap.y[:, None], dim=1)
 
 
