@@ -57,13 +57,12 @@ def masked_scores(cap, kind: str, batch_size: int, progress: bool = False,
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
     memo = _SHARED.get()
+    if memo is None:
+        return _passes(cap, kind, batch_size, progress)[int(softmax)].to(cap.B)
     key = (kind, id(cap.model), id(cap.layer), cap.x.data_ptr(), tuple(cap.x.shape),
            tuple(cap.target.tolist()))
-    if memo is None or key not in memo:
-        both = _passes(cap, kind, batch_size, progress)
-        if memo is None:
-            return both[int(softmax)].to(cap.B)
-        memo[key] = both
+    if key not in memo:
+        memo[key] = _passes(cap, kind, batch_size, progress)
     return memo[key][int(softmax)].to(cap.B)
 
 
