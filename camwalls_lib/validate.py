@@ -29,7 +29,7 @@ import torch.nn as nn
 
 __all__ = ["tensor", "finite", "images", "model_dtype", "positive_int", "positive_number",
            "target", "explicit_dir", "cache_folder", "atomic_save", "atomic_write_text",
-           "load_tensors", "checksum", "CorruptFile"]
+           "load_tensors", "checksum", "sealed", "unsealed", "CorruptFile"]
 
 
 class CorruptFile(ValueError):
@@ -221,6 +221,24 @@ def load_tensors(path, what: str, fix: str, map_location="cpu"):
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, ValueError) as e:
         raise CorruptFile(f"The {what} {path} is truncated or not a torch file "
                           f"({type(e).__name__}): {fix}.") from e
+
+
+def sealed(state: dict, key: str = "model") -> dict:
+    """``{key: state, "<key>_sha256": checksum(state)}``: weights to save with their checksum
+    (:func:`unsealed` reads them back)."""
+    return {key: state, f"{key}_sha256": checksum(state)}
+
+
+def unsealed(blob, path, what: str, fix: str, key: str = "model") -> dict:
+    """The weights ``blob[key]`` of a file written with :func:`sealed`, once they match the
+    checksum stored with them; :class:`CorruptFile` naming ``path`` and ``fix`` otherwise
+    (the entry or its checksum missing, or the weights changed)."""
+    if not isinstance(blob, dict) or key not in blob or f"{key}_sha256" not in blob:
+        raise CorruptFile(f"The {what} {path} lacks its weights or their checksum; {fix}.")
+    if checksum(blob[key]) != blob[f"{key}_sha256"]:
+        raise CorruptFile(f"The {what} {path} is damaged: its weights do not match the "
+                          f"checksum stored with them; {fix}.")
+    return blob[key]
 
 
 def checksum(state: dict) -> str:

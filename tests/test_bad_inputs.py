@@ -431,3 +431,14 @@ def test_strip_solutions_accepts_a_plain_json_notebook(tmp_path):
                     {"cell_type": "markdown", "metadata": {}, "source": "kept", "id": "b"}]}
     out = edition.strip_solutions(json.loads(json.dumps(nb)))
     assert [c.source for c in out.cells] == ["kept"]
+
+
+def test_sealed_weights_read_back_only_when_they_match(tmp_path):
+    state = {"w": torch.arange(6.0)}
+    blob = validate.sealed(state)
+    assert validate.unsealed(blob, tmp_path / "x.pt", "model", "retrain") is state
+    changed = {**blob, "model": {"w": torch.arange(6.0) + 1}}
+    with pytest.raises(validate.CorruptFile, match=r"x\.pt is damaged.*checksum.*retrain"):
+        validate.unsealed(changed, tmp_path / "x.pt", "model", "retrain")
+    with pytest.raises(validate.CorruptFile, match="lacks its weights or their checksum"):
+        validate.unsealed({"model": state}, tmp_path / "x.pt", "model", "retrain")

@@ -168,8 +168,8 @@ class WallLab:
             progress=False)
         model.accuracy, _ = evaluate(head, TensorLoader(fte, yte, 2000), device="cpu")
         state = head.state_dict()
-        validate.atomic_save({"head": state, "head_sha256": validate.checksum(state),
-                              "accuracy": model.accuracy}, cache_dir() / name)
+        validate.atomic_save({**validate.sealed(state, "head"), "accuracy": model.accuracy},
+                             cache_dir() / name)
         return model.eval()
 
     @staticmethod
@@ -178,11 +178,11 @@ class WallLab:
         it is trained again)."""
         if not path.exists():
             return None
+        what, fix = "cached dense layer", "it will be trained again"
         try:
-            blob = validate.load_tensors(path, "cached dense layer", "it will be trained again")
-            if validate.checksum(blob["head"]) != blob["head_sha256"]:
-                raise validate.CorruptFile(f"{path}: the weights do not match their checksum")
-        except (validate.CorruptFile, KeyError, TypeError):
+            blob = validate.load_tensors(path, what, fix)
+            validate.unsealed(blob, path, what, fix, key="head")
+        except validate.CorruptFile:
             return None
         return blob
 

@@ -117,8 +117,7 @@ def save_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scal
     state = model.state_dict()
     ckpt = {
         "format": "camwalls-fit-1",
-        "model": state,
-        "model_sha256": validate.checksum(state),
+        **validate.sealed(state),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
@@ -149,9 +148,8 @@ def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scal
         raise ValueError(f"{path} is not a camwalls checkpoint (no 'model' entry); a bare "
                          "state_dict loads with model.load_state_dict(torch.load(path, "
                          "weights_only=True)).")
-    if "model_sha256" in ckpt and validate.checksum(ckpt["model"]) != ckpt["model_sha256"]:
-        raise validate.CorruptFile(f"The checkpoint {path} is damaged: its weights do not match "
-                                   f"the checksum stored with them; {fix}.")
+    if "model_sha256" in ckpt:                   # (checkpoints from before checksums: none)
+        validate.unsealed(ckpt, path, "checkpoint", fix)
     require_walled_state(ckpt["model"], model, path)
     model.load_state_dict(ckpt["model"])
     for obj, key in ((optimizer, "optimizer"), (scheduler, "scheduler"), (scaler, "scaler")):

@@ -152,8 +152,7 @@ def train_one(walled: bool, out, recipe: FashionRecipe = RECIPE, resume: bool = 
     if walled and not wall_is_exact(model):
         raise RuntimeError("The wall leaked during training; this is a bug, please report it.")
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    validate.atomic_save({"model": state, "model_sha256": validate.checksum(state)},
-                         out / f"{name}.pt")
+    validate.atomic_save(validate.sealed(state), out / f"{name}.pt")
     record = {"name": name, "recipe": asdict(recipe), "history": history.to_dict(),
               "step_losses": steps, "test_top1": top1, "test_items": len(test.y),
               "train_seconds": seconds, "device": str(resolve_device(device)),
@@ -187,14 +186,11 @@ def load_trained(walled: bool = True, folder=None) -> MaskedVGG:
     folder = Path(folder) if folder is not None else ASSETS
     name = "walled" if walled else "unwalled"
     fix = "re-create it with `python -m camwalls_lib.training.fashion_vgg --out FOLDER`"
-    blob = validate.load_tensors(folder / f"{name}.pt", f"trained {name} VGG", fix)
-    if not isinstance(blob, dict) or "model" not in blob:
-        raise ValueError(f"{folder / f'{name}.pt'} holds no 'model' state_dict; {fix}.")
-    if validate.checksum(blob["model"]) != blob.get("model_sha256"):
-        raise validate.CorruptFile(f"{folder / f'{name}.pt'} is damaged (checksum); {fix}.")
+    path, what = folder / f"{name}.pt", f"trained {name} VGG"
+    state = validate.unsealed(validate.load_tensors(path, what, fix), path, what, fix)
     record = json.loads((folder / "record.json").read_text())[name]
     model = build(walled, FashionRecipe(**record["recipe"]))
-    model.load_state_dict(blob["model"])
+    model.load_state_dict(state)
     if walled and not wall_is_exact(model):
         raise RuntimeError(f"{name}.pt has weights behind the wall: not the walled network.")
     return model.eval()

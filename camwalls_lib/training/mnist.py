@@ -196,8 +196,7 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
     model.cpu().eval()
     if cache:
         state = model.state_dict()
-        validate.atomic_save({"model": state, "model_sha256": validate.checksum(state),
-                              "accuracy": accuracy, "seconds": seconds, "source": source,
+        validate.atomic_save({**validate.sealed(state), "accuracy": accuracy, "seconds": seconds, "source": source,
                               "history": history.to_dict(), "config": json.dumps(config)}, path)
     return Trained(model, accuracy, seconds, source, False, config, history, path)
 
@@ -214,13 +213,12 @@ def _read_cached(path: Path, model: ToyCNN) -> dict | None:
     """The cached blob, loaded into ``model``; None (with a one-line notice) when the file is
     damaged, truncated or from another architecture -- the caller then retrains."""
     try:
-        blob = validate.load_tensors(path, "cached model", "it will be retrained")
-        if not isinstance(blob, dict) or not {"model", "model_sha256", "accuracy", "seconds",
-                                              "source", "history"} <= set(blob):
+        what, fix = "cached model", "it will be retrained"
+        blob = validate.load_tensors(path, what, fix)
+        state = validate.unsealed(blob, path, what, fix)
+        if not {"accuracy", "seconds", "source", "history"} <= set(blob):
             raise validate.CorruptFile(f"{path} lacks entries of a cached model")
-        if validate.checksum(blob["model"]) != blob["model_sha256"]:
-            raise validate.CorruptFile(f"{path}: the weights do not match their checksum")
-        model.load_state_dict(blob["model"])
+        model.load_state_dict(state)
     except (validate.CorruptFile, RuntimeError) as e:
         print(f"Cached model {path.name} (cache folder) is unreadable ({type(e).__name__}): "
               "retraining.")
