@@ -58,3 +58,25 @@ def test_confidence_change():
     result = confidence_change(model, x, drop, target=0)
     expected = (1 - 0.5 / torch.sigmoid(torch.tensor(10.0))) * 100
     assert abs(result["average_drop"] - float(expected)) < 1e-4 and result["increase"] == 0
+
+
+def test_baseline_mu_is_mu_of_a_constant_map():
+    zone = torch.zeros(28, 28, dtype=torch.bool)
+    zone[16:] = True
+    from camwalls_lib.metrics import baseline_mu
+    assert math.isclose(baseline_mu(zone), float(mu(torch.ones(28, 28), zone)), rel_tol=1e-6)
+    assert math.isclose(baseline_mu(zone), math.sqrt(12 / 28), rel_tol=1e-6)
+
+
+def test_mass_share_of_constant_map_is_area_and_refuses_bad_input():
+    from camwalls_lib.metrics import mass_share
+    zone = torch.zeros(10, 10, dtype=torch.bool)
+    zone[7:] = True
+    assert math.isclose(float(mass_share(torch.ones(10, 10), zone)), 0.3, rel_tol=1e-6)
+    assert float(mass_share(torch.zeros(2, 10, 10), zone).sum()) == 0.0
+    with pytest.raises(ValueError, match=">= 0"):
+        mass_share(-torch.ones(10, 10), zone)
+    with pytest.raises(ValueError, match="upsample"):
+        mass_share(torch.ones(5, 5), zone)
+    with pytest.raises(ValueError, match="bool"):
+        mass_share(torch.ones(10, 10), zone.float())

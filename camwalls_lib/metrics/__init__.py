@@ -1,6 +1,7 @@
 """The metrics: how much a map leaks into the dead zone, and how faithful it is.
 
-- :mod:`.mu` -- :func:`mu`, the paper's leak metric (Eq. 7);
+- :mod:`.mu` -- :func:`mu`, the paper's leak metric (Eq. 7), its constant-map scale
+  :func:`baseline_mu`, and the dead zone's share of mass :func:`mass_share`;
 - :mod:`.faithfulness` -- insertion / deletion AUC, average drop and increase in confidence;
 - :mod:`.leak` -- :func:`~.leak.leak_table`: mu of every CAM method on a batch (Table 1), cached;
 - :mod:`.walltest` -- the wall test: any explainer in front of a wall, with a verdict.
@@ -10,6 +11,6 @@
 """
 
 from .faithfulness import confidence_change, gaussian_blur, insertion_deletion
-from .mu import mu
+from .mu import baseline_mu, mass_share, mu
 
-__all__ = ["mu", "insertion_deletion", "confidence_change", "gaussian_blur"]
+__all__ = ["mu", "baseline_mu", "mass_share", "insertion_deletion", "confidence_change", "gaussian_blur"]

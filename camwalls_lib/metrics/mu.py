@@ -1,4 +1,9 @@
-"""The paper's leak metric: how much of a saliency map lies in the dead zone (its Eq. (7)).
+"""The paper's leak metric mu (its Eq. (7)), and the scale to read it on.
+
+``mu = ||Lambda on the dead zone||_2 / ||Lambda||_2`` is a ratio of norms: ``mu**2`` is the
+dead zone's share of the map's energy (sum of squares), and a constant map, which ignores the
+image altogether, already scores ``sqrt(dead area / total area)`` (:func:`baseline_mu`).
+:func:`mass_share` is the dead zone's share of the map's mass (l1) instead.
 
 A map can score well on faithfulness (:mod:`.faithfulness`) and still leak: these metrics
 answer different questions.
@@ -10,7 +15,7 @@ import torch
 
 from .. import validate
 
-__all__ = ["mu"]
+__all__ = ["mu", "baseline_mu", "mass_share"]
 
 
 def mu(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
@@ -43,5 +48,47 @@ def mu(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
     validate.finite(s, "saliency", "map")
     total = s.flatten(1).norm(dim=1)
     inside = s[:, dead_zone.to(s.device)].norm(dim=1)
+    out = torch.where(total > 0, inside / total.clamp_min(1e-30), 0)
+    return out[0] if single else out
+
+
+def _zone(dead_zone) -> torch.Tensor:
+    zone = validate.tensor(dead_zone, "dead_zone", "bool [H, W]")
+    if zone.dtype != torch.bool or zone.dim() != 2 or zone.numel() == 0:
+        raise ValueError(f"dead_zone must be a non-empty bool mask [H, W], got {zone.dtype} "
+                         f"{tuple(zone.shape)}; build it with walls.dead_zone(model, shape).")
+    return zone
+
+
+def baseline_mu(dead_zone) -> float:
+    """``mu`` of a constant map: ``sqrt(dead area / total area)``, the scale every mu is read
+    against (a map at this value paints the dead zone as much as one that ignores the image).
+
+    ``dead_zone``: bool ``[H, W]``. Returns a float in [0, 1].
+    """
+    zone = _zone(dead_zone)
+    return float(zone.float().mean().sqrt())
+
+
+def mass_share(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
+    """The dead zone's share of a map's mass (l1): ``sum(Lambda on zone) / sum(Lambda)``.
+
+    ``saliency``: ``[N, H, W]`` or ``[H, W]`` non-negative maps; ``dead_zone``: bool ``[H, W]``.
+    Returns ``[N]`` (or a scalar) in [0, 1]; 0 for an all-zero map. A constant map scores the
+    dead zone's area share.
+    """
+    saliency = validate.tensor(saliency, "saliency", "[N, H, W]")
+    zone = _zone(dead_zone)
+    single = saliency.dim() == 2
+    s = saliency[None] if single else saliency
+    if s.dim() != 3 or s.shape[-2:] != zone.shape:
+        raise ValueError(f"saliency must be [N, H, W] or [H, W] with H, W = {tuple(zone.shape)} "
+                         f"(the dead zone's), got {tuple(saliency.shape)}; upsample first.")
+    s = s.float() if not s.is_floating_point() else s
+    validate.finite(s, "saliency", "map")
+    if (s < 0).any():
+        raise ValueError("saliency must be >= 0 to share out its mass; clamp or shift it first.")
+    total = s.flatten(1).sum(dim=1)
+    inside = s[:, zone.to(s.device)].sum(dim=1)
     out = torch.where(total > 0, inside / total.clamp_min(1e-30), 0)
     return out[0] if single else out
