@@ -47,7 +47,7 @@ def load_fashion(split: str = "train", root: str | os.PathLike | None = None,
     :class:`~camwalls_lib.data.Digits` (``x`` uint8 ``[N, 28, 28]``, ``y`` int64 ``[N]``)."""
     dirs = fashion_dirs(root)
     got = load_idx(split, _FILES, dirs, _download if download else None,
-                   lambda labels, n: f"Fashion-MNIST {split} set, {n:,} items, offline copy")
+                   lambda labels, n: f"Fashion-MNIST's {n:,} {'training' if split == 'train' else 'test'} items")
     if got is not None:
         return got
     images, labels = _FILES[split]

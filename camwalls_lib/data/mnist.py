@@ -113,8 +113,7 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
     """
     dirs = mnist_dirs(root)
     digits = load_idx(split, _FILES, dirs, _download if download else None,
-                      lambda labels, n: f"MNIST {_SPLIT_NAME[split]}, {_count(labels)} images, "
-                                     "offline copy")
+                      lambda labels, n: f"MNIST's {_count(labels)} {_SPLIT_NAME[split][:-4]}images")
     if digits is not None:
         return digits
     images, labels = _FILES[split]
@@ -123,8 +122,8 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
             if (d / FALLBACK).exists():
                 with np.load(d / FALLBACK) as f:
                     x, y = torch.from_numpy(f["x"]), torch.from_numpy(f["y"]).long()
-                return Digits(x, y, f"offline fallback: the first {len(y):,} official MNIST "
-                                    f"training images (of 60,000), offline copy", full=False)
+                return Digits(x, y, f"{len(y):,} of MNIST's 60,000 training images",
+                              full=False)
     raise FileNotFoundError(
         f"MNIST {split} not found. Provide it in one of three ways: (1) pass root= a folder "
         f"holding {images} and {labels}; (2) set the environment variable CAMWALLS_DATA to "

@@ -218,7 +218,7 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
         done = load_checkpoint(found, model)
         if "accuracy" in done:
             model.eval()
-            return Trained(model, done["accuracy"], done["seconds"], done["source"], True,
+            return Trained(model, done["accuracy"], done["seconds"], source, True,
                            config, done["history"], found)
     torch.manual_seed(seed)
     model = make_vit(wall)

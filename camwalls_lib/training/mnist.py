@@ -111,11 +111,11 @@ class Trained:
     path: Path | None = None
 
     def __str__(self) -> str:
+        """What a reader needs: the network, its wall, its test accuracy and its data."""
         wall = self.config["wall"] or "no wall"
-        how = "loaded from cache" if self.cached else "trained"
         name = self.config.get("family") or f"{self.config['variant']} CNN"
-        return (f"{name}, {wall}: test accuracy {100 * self.accuracy:.2f}% "
-                f"({how}; training took {self.seconds:.1f} s). Trained on: {self.source}")
+        return (f"{name}, {wall}: test accuracy {100 * self.accuracy:.1f} %, "
+                f"trained on {self.source}")
 
 
 def _wall_key(wall: Wall | None):
@@ -176,7 +176,7 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
     if cache and found.exists():
         blob = _read_cached(found, model)
         if blob is not None:
-            return Trained(model.eval(), blob["accuracy"], blob["seconds"], blob["source"], True,
+            return Trained(model.eval(), blob["accuracy"], blob["seconds"], source, True,
                            config, History.from_dict(blob["history"]), found)
     torch.manual_seed(seed)
     model = make_model(variant, wall)
