@@ -15,10 +15,11 @@ from PIL import Image
 
 from camwalls_lib import validate
 from camwalls_lib.data import fashion, paper_assets
-from camwalls_lib.metrics import fashion_table1
+from camwalls_lib.experiments import fashion_table1
 from camwalls_lib.networks import vgg
 from camwalls_lib.networks.models import masked_vgg16
-from camwalls_lib.training import fashion_vgg, fit
+from camwalls_lib.experiments import fashion_vgg
+from camwalls_lib.training import fit
 from camwalls_lib.walls import WalledLinear, dead_rows, dead_zone, wall_is_exact
 
 DATA = fashion_vgg.ASSETS

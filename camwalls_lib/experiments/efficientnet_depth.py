@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..walls import Wall, dead_rows, dead_zone
-from .efficientnet import STRIDE, WalledEfficientNet, load_efficientnet_lite0
+from ..networks.efficientnet import STRIDE, WalledEfficientNet, load_efficientnet_lite0
 
 __all__ = ["WallGeometry", "smallest_wall", "depth_sweep", "DepthLeak", "depth_leak"]
 
@@ -87,7 +87,7 @@ def depth_leak(geometry: WallGeometry, x: torch.Tensor, methods=("gradcam", "hir
     ``geometry.wall_rows`` rows and measure the leak of ``methods`` on ``x [N, 3, S, S]`` (in
     [0, 1], ``S = geometry.size``), each map explaining the walled network's prediction."""
     from ..metrics.leak import leak_table
-    from .efficientnet import top_k
+    from ..networks.efficientnet import top_k
 
     if geometry.wall_rows is None:
         raise ValueError(f"No wall leaves a dead zone at block {geometry.block}, {geometry.size} px.")
@@ -105,7 +105,7 @@ def depth_leak(geometry: WallGeometry, x: torch.Tensor, methods=("gradcam", "hir
 
 
 def main(argv=None) -> int:
-    """``python -m camwalls_lib.networks.efficientnet_depth OUT.json [--size 448]``: the geometry sweep
+    """``python -m camwalls_lib.experiments.efficientnet_depth OUT.json [--size 448]``: the geometry sweep
     and, at ``--size``, the leak of GradCAM and HiResCAM for the stride-8 wall (block 5) and
     the deeper ones (blocks 8 and 11) on the offline photo composites."""
     import argparse
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
 
     from ..data.photos import mixed_composites, offline_photos, same_photo_composites
 
-    p = argparse.ArgumentParser(prog="python -m camwalls_lib.networks.efficientnet_depth")
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.efficientnet_depth")
     p.add_argument("out")
     p.add_argument("--size", type=int, default=448)
     a = p.parse_args(argv)

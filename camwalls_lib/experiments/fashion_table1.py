@@ -13,7 +13,7 @@ no role.
   forward passes per image).
 - :func:`load_table1` -- the shipped result (two CSVs written by :meth:`LeakTable.to_csv`,
   checksummed), :func:`summary` -- ``{method: (mean, sd, n)}`` in ``mu x 100``.
-- Command line: ``python -m camwalls_lib.metrics.fashion_table1 --weights DIR --n 512 --n-perturbation 64``.
+- Command line: ``python -m camwalls_lib.experiments.fashion_table1 --weights DIR --n 512 --n-perturbation 64``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 from ..data.fashion import CLASSES, load_fashion, normalize, upsample
 from ..data.stackmix import SPLIT_ROW, StackSet
 from ..walls import dead_zone
-from .leak import LeakTable, leak_table
+from ..metrics.leak import LeakTable, leak_table
 
 __all__ = ["GRADIENT_METHODS", "PERTURBATION_METHODS", "same_class_stackmix", "same_logits",
            "compute_table1", "load_table1", "summary", "uniform_mu", "main"]
@@ -120,9 +120,9 @@ def summary(tables: dict[str, LeakTable]) -> dict[str, tuple[float, float, int]]
 
 
 def main(argv=None) -> int:
-    from ..training.fashion_vgg import ASSETS, load_trained
+    from .fashion_vgg import ASSETS, load_trained
 
-    p = argparse.ArgumentParser(prog="python -m camwalls_lib.metrics.fashion_table1",
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.fashion_table1",
                                 description="Table 1 on the Fashion-MNIST masked VGG16.")
     p.add_argument("--weights", default=str(ASSETS), help="folder with walled.pt, record.json")
     p.add_argument("--out", help="folder for the CSVs and table1.json (default: --weights)")

@@ -14,7 +14,7 @@ same network with an ordinary dense layer, trained from the same seed on the sam
   exact resume, AMP and channels-last on a GPU) and writes the weights, a JSON record and a
   text log.
 - :func:`load_trained` -- the shipped weights (``weights_only=True``, SHA-256 checked).
-- Command line: ``python -m camwalls_lib.training.fashion_vgg --out DIR [--resume] [--train N]
+- Command line: ``python -m camwalls_lib.experiments.fashion_vgg --out DIR [--resume] [--train N]
   [--epochs E] [--width W] [--device cuda]``.
 """
 
@@ -36,7 +36,7 @@ from ..data.fashion import FashionLoader, load_fashion
 from ..helpers import resolve_device
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..walls import wall_is_exact
-from .loop import evaluate, fit
+from ..training import evaluate, fit
 
 __all__ = ["FashionRecipe", "RECIPE", "unwalled_vgg16", "build", "train_one", "train_pair",
            "load_trained", "ASSETS", "main"]
@@ -185,7 +185,7 @@ def load_trained(walled: bool = True, folder=None) -> MaskedVGG:
     ``torch.load(weights_only=True)`` and checked against the SHA-256 stored with it."""
     folder = Path(folder) if folder is not None else ASSETS
     name = "walled" if walled else "unwalled"
-    fix = "re-create it with `python -m camwalls_lib.training.fashion_vgg --out FOLDER`"
+    fix = "re-create it with `python -m camwalls_lib.experiments.fashion_vgg --out FOLDER`"
     path, what = folder / f"{name}.pt", f"trained {name} VGG"
     state = validate.unsealed(validate.load_tensors(path, what, fix), path, what, fix)
     record = json.loads((folder / "record.json").read_text())[name]
@@ -197,7 +197,7 @@ def load_trained(walled: bool = True, folder=None) -> MaskedVGG:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m camwalls_lib.training.fashion_vgg",
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.fashion_vgg",
                                 description="Train the masked VGG16 and its unwalled twin on "
                                             "Fashion-MNIST at 224 x 224.")
     p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")

@@ -5,7 +5,7 @@
   ImageNet-style set such as Imagenette) and a CPU smoke configuration, all on top of
   :func:`camwalls_lib.training.fit` (mixed precision, checkpoints, exact resume); the result
   is saved in the authors' layout (:func:`camwalls_lib.networks.vgg.save_paper_vgg`).
-- Command line: ``python -m camwalls_lib.training.vgg train --data DIR --recipe
+- Command line: ``python -m camwalls_lib.experiments.imagenet_vgg train --data DIR --recipe
   paper|colab|cpu-smoke --out DIR [--resume]``.
 """
 
@@ -23,7 +23,7 @@ import torch.nn as nn
 from ..data.stackmix import IMAGENET_MEAN, IMAGENET_STD, class_folders
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..networks.vgg import save_paper_vgg
-from .loop import fit
+from ..training import fit
 
 __all__ = ["Recipe", "RECIPES", "build_model", "image_folder", "loaders", "train",
            "make_synthetic_folder", "PAPER_ACCURACY", "main"]
@@ -242,7 +242,7 @@ def train(recipe: str | Recipe, data, out, resume: bool = False, device=None,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m camwalls_lib.training.vgg",
+        prog="python -m camwalls_lib.experiments.imagenet_vgg",
         description="Train the paper's masked VGG16 ([VGG]) with a recipe.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train (or resume) a masked VGG16")

@@ -45,9 +45,7 @@ from ..data.mnist import load_mnist
 from ..helpers import cache_dir, cached_file, eval_mode, resolve_device
 from ..networks.models import ToyCNN
 from ..walls import Wall
-from .batches import TensorLoader
-from .checkpoint import History
-from .loop import evaluate, fit
+from ..training import History, TensorLoader, evaluate, fit
 
 __all__ = ["VARIANTS", "Trained", "make_model", "default_wall", "train_walled_mnist",
            "load_split", "randomize_dead_zone", "invariance_gap"]
