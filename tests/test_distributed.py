@@ -1,0 +1,150 @@
+"""Training and Table 1 on several processes (torchrun + gloo on this CPU).
+
+Fast: the sharded loader's arithmetic, and a checkpoint of another world size refused. Slow
+(each torchrun launch starts two Python processes, tens of seconds on a loaded 2-core
+machine): two processes on Fashion-MNIST items (tests/ddp_fit.py) end with identical weights
+on both ranks, match one process with the whole batch to a stated tolerance, and an
+interrupted-then-resumed run ends in the same bits as an uninterrupted one.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from camwalls_lib import distributed
+from camwalls_lib.training import TensorLoader, fit, save_checkpoint
+from camwalls_lib.training.batches import shards
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+import ddp_fit  # noqa: E402
+
+ONE_STEP_TOLERANCE = 1e-7
+"""Largest |difference| allowed between the weights after one step of 2 processes x half batch
+and of 1 process x whole batch. Not 0: one process sums the 32 per-image gradients in one
+float32 reduction; two processes each sum 16, then gloo adds the two sums and DDP divides by 2
+-- the same numbers added in another order, so the last bits differ (observed: 1.5e-8, about
+2 float32 ulps of the weights). Over 12 steps this deep network without normalisation
+amplifies those bits (observed: 1e-3 after 12 steps, 4e-5 after 6), so after the whole run only
+the losses are compared, to 1e-4."""
+
+
+# ----------------------------------------------------------------------------- fast
+
+@pytest.mark.parametrize("size", [2, 3])
+@pytest.mark.parametrize("n", [12, 13, 17])
+def test_shards_of_each_batch_make_up_the_global_batch(size, n):
+    x, y = torch.arange(n).float()[:, None], torch.arange(n)
+    torch.manual_seed(0)
+    whole = [b for _, b in TensorLoader(x, y, 6 if size == 2 else 3, shuffle=True)]
+    ranks = []
+    for rank in range(size):
+        torch.manual_seed(0)
+        ranks.append([b for _, b in TensorLoader(x, y, 6 if size == 2 else 3, shuffle=True,
+                                                 world=distributed.World(rank, size))])
+    assert all(len(r) == len(whole) for r in ranks)
+    for k, batch in enumerate(whole):
+        parts = [r[k] for r in ranks]
+        assert len({len(p) for p in parts}) == 1             # every rank as many images
+        got = torch.cat(parts).tolist()
+        assert set(batch.tolist()) <= set(got)               # the global batch, plus padding
+        assert len(got) - len(batch) < size                  # padding only to a multiple of size
+
+
+def test_even_false_gives_each_item_to_exactly_one_rank():
+    x, y = torch.zeros(13, 1), torch.arange(13)
+    seen = [int(v) for r in range(3)
+            for _, b in TensorLoader(x, y, 6, world=distributed.World(r, 3), even=False)
+            for v in b]
+    assert sorted(seen) == list(range(13))
+
+
+def test_sharding_bad_input():
+    with pytest.raises(ValueError, match="multiple of the world size 2"):
+        TensorLoader(torch.zeros(4, 1), torch.zeros(4), 5, world=distributed.World(0, 2))
+    assert shards(TensorLoader(torch.zeros(4, 1), torch.zeros(4), 2,
+                               world=distributed.World(1, 2))) == 2
+    assert shards([(torch.zeros(1, 1), torch.zeros(1))]) == 1
+
+
+def test_resuming_at_another_world_size_is_refused(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    save_checkpoint(tmp_path / "run.ckpt", model, optimizer, epoch=1, world_size=2)
+    loader = TensorLoader(torch.rand(8, 1, 2, 2), torch.randint(0, 2, (8,)), 4)
+    with pytest.raises(ValueError, match="2 process.*torchrun --nproc_per_node=2"):
+        fit(model, loader, 2, optimizer, checkpoint=tmp_path / "run.ckpt", resume=True,
+            progress=False, device="cpu")
+
+
+# ----------------------------------------------------------------------------- torchrun
+
+def torchrun(*args, nproc=2, check=True):
+    """Run tests/ddp_fit.py (or another script) under torchrun with gloo; its return code."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           f"--nproc_per_node={nproc}", *map(str, args)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    if check and done.returncode != 0:
+        raise AssertionError(f"torchrun failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return done.returncode
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    torchrun(ROOT / "tests" / "ddp_fit.py", out)
+    return out, torch.load(out / "result.pt", weights_only=True)
+
+
+def one_process(out, steps=None):
+    """The same run in this process (one thread, as each torchrun rank)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return ddp_fit.train(out, distributed.World(), steps=steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_both_ranks_end_with_identical_weights_and_one_process_the_same_losses(two_processes,
+                                                                               tmp_path):
+    out, result = two_processes
+    rank0, rank1 = result["weights"]
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)          # (a)
+    ckpt = torch.load(out / "run.ckpt", weights_only=True)
+    assert ckpt["world_size"] == 2 and ckpt["epoch"] == ddp_fit.EPOCHS
+    _, history = one_process(tmp_path)
+    assert history.train_loss == pytest.approx(result["history"]["train_loss"], rel=1e-4)
+    assert history.train_loss[-1] < history.train_loss[0]               # it learns
+    assert history.val_top1 == result["history"]["val_top1"]             # summed over ranks
+
+
+@pytest.mark.slow
+def test_one_step_matches_one_process_and_an_interrupted_run_resumes_to_the_same_bits(
+        two_processes, tmp_path):
+    _, reference = two_processes
+    assert torchrun(ROOT / "tests" / "ddp_fit.py", tmp_path, "--interrupt-at", 1,
+                    check=False) != 0                  # SIGINT to rank 1 alone, in step 1
+    ckpt = torch.load(tmp_path / "run.ckpt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["step"], ckpt["world_size"]) == (0, 1, 2)   # both stopped
+    assert not (tmp_path / "result.pt").exists()
+    (tmp_path / "one").mkdir()
+    one, _ = one_process(tmp_path / "one", steps=1)
+    diff = max((v - ckpt["model"][k]).abs().max().item() for k, v in one.state_dict().items())
+    moved = max((v - ckpt["model"][k]).abs().max().item()
+                for k, v in ddp_fit.build().state_dict().items())
+    assert diff <= ONE_STEP_TOLERANCE < moved / 1000, (diff, moved)     # (b)
+    torchrun(ROOT / "tests" / "ddp_fit.py", tmp_path, "--resume")              # (c)
+    resumed = torch.load(tmp_path / "result.pt", weights_only=True)
+    for rank in range(2):
+        for k, v in reference["weights"][rank].items():
+            assert torch.equal(resumed["weights"][rank][k], v), (rank, k)
+    assert resumed["history"]["train_loss"] == pytest.approx(reference["history"]["train_loss"],
+                                                             rel=1e-12)
