@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from camwalls_lib import distributed
+from camwalls_lib.metrics.leak import LeakTable
 from camwalls_lib.training import TensorLoader, fit, save_checkpoint
 from camwalls_lib.training.batches import shards
 
@@ -148,3 +149,25 @@ def test_one_step_matches_one_process_and_an_interrupted_run_resumes_to_the_same
             assert torch.equal(resumed["weights"][rank][k], v), (rank, k)
     assert resumed["history"]["train_loss"] == pytest.approx(reference["history"]["train_loss"],
                                                              rel=1e-12)
+
+
+@pytest.mark.slow
+def test_leak_table_on_two_processes_is_the_one_process_table(tmp_path):
+    import ddp_leak
+
+    torchrun(ROOT / "tests" / "ddp_leak.py", tmp_path)
+    rank0, rank1 = torch.load(tmp_path / "result.pt", weights_only=True)
+    (tmp_path / "one").mkdir()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = ddp_leak.table(tmp_path / "one")
+    finally:
+        torch.set_num_threads(threads)
+    assert list(one.mu) == list(rank0) == ddp_leak.METHODS
+    for name, mu in one.mu.items():
+        assert len(mu) == 20
+        assert torch.equal(rank0[name], mu) and torch.equal(rank1[name], mu), name
+    cached = LeakTable.from_csv(tmp_path / "leak.csv")            # written by rank 0
+    assert cached.fingerprint == one.fingerprint
+    assert all(torch.allclose(cached.mu[n], one.mu[n], atol=1e-8) for n in one.mu)
