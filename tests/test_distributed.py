@@ -7,6 +7,7 @@ on both ranks, match one process with the whole batch to a stated tolerance, and
 interrupted-then-resumed run ends in the same bits as an uninterrupted one.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -171,3 +172,35 @@ def test_leak_table_on_two_processes_is_the_one_process_table(tmp_path):
     cached = LeakTable.from_csv(tmp_path / "leak.csv")            # written by rank 0
     assert cached.fingerprint == one.fingerprint
     assert all(torch.allclose(cached.mu[n], one.mu[n], atol=1e-8) for n in one.mu)
+
+
+@pytest.mark.slow
+def test_fashion_recipe_and_its_table1_run_under_torchrun(tmp_path):
+    """The recipe CLIs themselves, 2 processes: tiny width, 32 training items, one epoch."""
+    torchrun("-m", "camwalls_lib.experiments.fashion_vgg", "--out", tmp_path, "--train", 32,
+             "--test", 16, "--val", 16, "--epochs", 1, "--width", 1 / 32, "--only", "walled",
+             "--device", "cpu")
+    record = json.loads((tmp_path / "record.json").read_text())["walled"]
+    assert record["processes"] == 2 and record["test_items"] == 16
+    assert len(record["step_losses"]) == 1                      # 32 items, global batch 32
+    assert (tmp_path / "train_log.txt").read_text().count("walled: test top-1") == 1  # rank 0
+    assert torch.load(tmp_path / "walled.ckpt", weights_only=True)["world_size"] == 2
+    torchrun("-m", "camwalls_lib.experiments.fashion_table1", "--weights", tmp_path,
+             "--composites", 8, "--perturbation-composites", 2)
+    table = json.loads((tmp_path / "table1.json").read_text())
+    assert table["summary"]["hirescam"][0] == 0.0 and table["summary"]["gradcam"][2] == 8
+
+
+@pytest.mark.slow
+def test_imagenet_recipe_runs_under_torchrun(tmp_path):
+    from camwalls_lib.experiments import imagenet_vgg
+    from camwalls_lib.networks.vgg import load_paper_vgg
+
+    data = imagenet_vgg.make_synthetic_folder(tmp_path / "data", num_classes=4, per_class=4,
+                                              val_per_class=1)
+    torchrun("-m", "camwalls_lib.experiments.imagenet_vgg", "train", "--data", data,
+             "--recipe", "cpu-smoke", "--out", tmp_path / "run", "--epochs", 1,
+             "--batch-size", 4)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["world_size"] == 2 and ckpt["epoch"] == 1
+    assert load_paper_vgg(tmp_path / "run" / "masked_vgg.pt") is not None
