@@ -73,6 +73,24 @@ def test_sharding_bad_input():
     assert shards([(torch.zeros(1, 1), torch.zeros(1))]) == 1
 
 
+def test_setup_without_torchrun_is_one_process_and_a_half_environment_is_refused(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.setup("cpu") == (distributed.World(), torch.device("cpu"))
+    assert distributed.sum_numbers(2, 3.5) == [2.0, 3.5] and distributed.gather_objects(7) == [7]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    with pytest.raises(RuntimeError, match="start the program with torchrun"):
+        distributed.setup("cpu")
+
+
+def test_fit_on_several_processes_refuses_an_unsharded_loader(monkeypatch):
+    monkeypatch.setattr(distributed, "current", lambda: distributed.World(0, 2))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    loader = TensorLoader(torch.rand(8, 1, 2, 2), torch.randint(0, 2, (8,)), 4)
+    with pytest.raises(ValueError, match="not sharded.*world=distributed.current"):
+        fit(model, loader, 1, torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+
+
 def test_resuming_at_another_world_size_is_refused(tmp_path):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
