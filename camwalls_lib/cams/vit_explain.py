@@ -29,9 +29,9 @@ from ..helpers import eval_mode, resolve_target
 from ..metrics import mu
 from ..metrics.leak import LeakTable
 
-__all__ = ["EXPLAINERS", "LABELS", "POSITIONWISE", "attention_layers", "attention_weights", "class_attention",
-           "rollout", "chefer", "explain", "patch_upsample", "saliency", "leak_table",
-           "leak_markdown", "output_token_gradient"]
+__all__ = ["EXPLAINERS", "LABELS", "POSITIONWISE", "attention_layers", "attention_weights",
+           "class_attention", "rollout", "chefer", "explain", "patch_upsample", "saliency",
+           "leak_table", "leak_markdown", "output_token_gradient"]
 
 EXPLAINERS: tuple[str, ...] = ("gradcam", "hirescam", "layercam", "attention", "rollout",
                                "chefer")

@@ -6,7 +6,7 @@ network cannot see the lower part, so its logits on a composite are those on the
 bit for bit (:func:`same_logits`); any saliency in rows 170..223 is mass on pixels that played
 no role.
 
-- :func:`same_class_stackmix` -- the composites (a :class:`~camwalls_lib.stackmix.StackSet`).
+- :func:`same_class_stackmix` -- the composites (a :class:`~camwalls_lib.data.stackmix.StackSet`).
 - :func:`compute_table1` -- ``mu`` of every method of the library on them: the gradient /
   activation methods on all composites, the perturbation methods (ScoreCAM, AblationCAM,
   Opti-CAM, Poly-CAM) on the first ``n_perturbation`` (each costs tens to hundreds of

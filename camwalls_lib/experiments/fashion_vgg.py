@@ -10,7 +10,7 @@ decay, a step schedule (StepLR), the wall re-applied exactly at every forward pa
 same network with an ordinary dense layer, trained from the same seed on the same batches.
 
 - :func:`unwalled_vgg16` -- the twin.
-- :func:`train_pair` -- trains one or both with :func:`camwalls_lib.train.fit` (checkpoints,
+- :func:`train_pair` -- trains one or both with :func:`camwalls_lib.training.fit` (checkpoints,
   exact resume, AMP and channels-last on a GPU) and writes the weights, a JSON record and a
   text log.
 - :func:`load_trained` -- the shipped weights (``weights_only=True``, SHA-256 checked).
@@ -71,8 +71,8 @@ RECIPE = FashionRecipe()
 
 
 def unwalled_vgg16(**kwargs) -> MaskedVGG:
-    """:func:`~camwalls_lib.models.masked_vgg16` with an ordinary ``nn.Linear`` as first dense
-    layer (same shapes and state_dict keys, no wall): the paper's baseline."""
+    """:func:`~camwalls_lib.networks.models.masked_vgg16` with an ordinary ``nn.Linear`` as
+    first dense layer (same shapes and state_dict keys, no wall): the paper's baseline."""
     model = masked_vgg16(**kwargs)
     walled = model.classifier[1]
     plain = nn.Linear(walled.in_features, walled.out_features)
@@ -164,7 +164,8 @@ def train_one(walled: bool, out, recipe: FashionRecipe = RECIPE, resume: bool = 
         validate.atomic_save(validate.sealed(state), out / f"{name}.pt")
     record = {"name": name, "recipe": asdict(recipe), "history": history.to_dict(),
               "step_losses": steps, "test_top1": top1, "test_items": len(test.y),
-              "train_seconds": seconds, "device": str(resolve_device(device)), "processes": world.size,
+              "train_seconds": seconds, "device": str(resolve_device(device)),
+              "processes": world.size,
               "threads": torch.get_num_threads()}
     _log(log, f"{name}: test top-1 {100 * top1:.2f}% on {len(test.y)} items, "
               f"{history.images_per_s[-1]:.1f} img/s, {seconds:.0f} s in all")

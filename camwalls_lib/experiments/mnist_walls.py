@@ -92,7 +92,8 @@ def make_model(variant: str = "toy", wall: Wall | None | str = "lower third") ->
 @dataclass
 class Trained:
     """A trained model (a :class:`~camwalls_lib.networks.models.ToyCNN` here, a
-    :class:`~camwalls_lib.vit.WalledViT` in :mod:`camwalls_lib.vit`) and how it was obtained.
+    :class:`~camwalls_lib.networks.vit.WalledViT` of :mod:`camwalls_lib.experiments.vit_walls`)
+    and how it was obtained.
 
     ``accuracy``: top-1 on the official 10,000 MNIST test images; ``seconds``: training
     time when it was trained (also reported when loaded from the cache, with
