@@ -222,3 +222,13 @@ def test_imagenet_recipe_runs_under_torchrun(tmp_path):
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["world_size"] == 2 and ckpt["epoch"] == 1
     assert load_paper_vgg(tmp_path / "run" / "masked_vgg.pt") is not None
+
+
+@pytest.mark.slow
+def test_mnist_walls_runs_under_torchrun_and_caches_under_its_own_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAMWALLS_CACHE", str(tmp_path))
+    torchrun("-m", "camwalls_lib.experiments.mnist_walls", "--images", 2048, "--device", "cpu")
+    files = list((tmp_path / "mnist").glob("toy-walled-*.pt"))
+    assert len(files) == 1                                       # written once, by rank 0
+    blob = torch.load(files[0], weights_only=True)
+    assert json.loads(blob["config"])["processes"] == 2 and blob["accuracy"] > 0.5

@@ -4,18 +4,24 @@
 (7 x 7 patches, the lowest two patch rows walled); :func:`train_walled_vit` trains a walled
 model or its unwalled twin on MNIST with :func:`camwalls_lib.training.fit` and caches it, like
 :func:`camwalls_lib.experiments.mnist_walls.train_walled_mnist`.
+
+Command line: ``python -m camwalls_lib.experiments.vit_walls [--no-wall]``, or the same under
+``torchrun --nproc_per_node=N -m ...`` (the number of processes then enters the cache key).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
 import math
+import sys
 
 import torch
 import torch.nn as nn
 
+from .. import distributed
 from ..helpers import cache_dir, cached_file, resolve_device
 from ..networks.vit import WalledViT
 from ..training import TensorLoader, evaluate, fit, load_checkpoint, save_checkpoint
@@ -68,6 +74,9 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
     config = {"family": "ViT", "arch": ARCH, "seed": seed, "epochs": epochs,
               "wall": None if model.wall is None else dataclasses.asdict(model.wall),
               "n_train": n_train, "train_source_full": train.full, **RECIPE}
+    world = distributed.current()
+    if world.size > 1:             # several processes add the gradients in another order
+        config["processes"] = world.size
     key = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     name = f"vit/vit-{'walled' if model.wall else 'open'}-{key}.pt"
     path, found = cache_dir() / name, cached_file(name)
@@ -80,7 +89,8 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
     torch.manual_seed(seed)
     model = make_vit(wall)
     x, y = train.tensors()
-    loader = TensorLoader(x[:n_train], y[:n_train], RECIPE["batch_size"], shuffle=True)
+    loader = TensorLoader(x[:n_train], y[:n_train], RECIPE["batch_size"], shuffle=True,
+                          world=world)
     optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"],
                                   weight_decay=RECIPE["weight_decay"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, RECIPE["lr"],
@@ -90,14 +100,39 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
                   scheduler_step="batch")
     seconds = history.total_seconds                      # every epoch, resumed ones too
     xt, yt = test.tensors()
-    accuracy, _ = evaluate(model, TensorLoader(xt, yt, 1000), device=device)
+    accuracy, _ = evaluate(model, TensorLoader(xt, yt, 1000 * world.size, world=world,
+                                               even=False), device=device)
     model.cpu().eval()
-    if cache:
+    if cache and world.main:
         save_checkpoint(path, model, optimizer, scheduler, history=history, epoch=epochs,
-                        accuracy=accuracy, seconds=seconds, source=source)
+                        accuracy=accuracy, seconds=seconds, source=source,
+                        world_size=world.size)
+    distributed.barrier()                  # the cache file exists before any rank goes on
     return Trained(model, accuracy, seconds, source, False, config, history, path)
 
 
 def parameter_count(model: nn.Module) -> int:
     """Number of trainable weights."""
     return sum(math.prod(p.shape) for p in model.parameters() if p.requires_grad)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.vit_walls",
+                                description="Train (or load from the cache) the walled ViT.")
+    p.add_argument("--no-wall", action="store_true", help="the unwalled twin")
+    p.add_argument("--epochs", type=int, help=f"epochs ({RECIPE['epochs']})")
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    a = p.parse_args(argv)
+    world, device = distributed.setup(a.device)        # torchrun: join its process group
+    try:
+        trained = train_walled_vit(None if a.no_wall else "default", epochs=a.epochs,
+                                   device=device, progress=world.main)
+    finally:
+        distributed.teardown()
+    if world.main:
+        print(trained)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
