@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .. import distributed
+from .. import distributed, validate
 from ..data.stackmix import IMAGENET_MEAN, IMAGENET_STD, class_folders
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..networks.vgg import save_paper_vgg
@@ -254,8 +254,8 @@ def train(recipe: str | Recipe, data, out, resume: bool = False, device=None,
     model = model.cpu().float().to(memory_format=torch.contiguous_format).eval()
     if world.main:
         save_paper_vgg(model, out / "masked_vgg.pt")
-        (out / "recipe.txt").write_text("\n".join(f"{k} = {v!r}"
-                                                  for k, v in asdict(recipe).items()))
+        validate.atomic_write_text(out / "recipe.txt", "\n".join(
+            f"{k} = {v!r}" for k, v in asdict(recipe).items()))
     return model, history
 
 
