@@ -1,10 +1,12 @@
 """Training and Table 1 on several processes (torchrun + gloo on this CPU).
 
-Fast: the sharded loader's arithmetic, and a checkpoint of another world size refused. Slow
-(each torchrun launch starts two Python processes, tens of seconds on a loaded 2-core
-machine): two processes on Fashion-MNIST items (tests/ddp_fit.py) end with identical weights
-on both ranks, match one process with the whole batch to a stated tolerance, and an
-interrupted-then-resumed run ends in the same bits as an uninterrupted one.
+Fast: the sharded loader's arithmetic, bad input, and a checkpoint of another world size
+refused. Slow (each torchrun launch starts two Python processes, tens of seconds on a loaded
+2-core machine): two processes on Fashion-MNIST items (tests/ddp_fit.py) end with identical
+weights on both ranks, match one process with the whole batch to a stated tolerance, and an
+interrupted-then-resumed run ends in the same bits as an uninterrupted one; the leak table on
+two processes is the one-process table (tests/ddp_leak.py); the experiments' command lines
+(Fashion-MNIST VGG and its Table 1, ImageNet VGG, MNIST walls) run under torchrun.
 """
 
 import json
