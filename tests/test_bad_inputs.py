@@ -18,7 +18,7 @@ from camwalls_lib import cams, helpers, metrics, training as train, validate
 from camwalls_lib.data import mnist as data, photos
 from camwalls_lib.networks import efficientnet
 from camwalls_lib.theory import theorem3
-from camwalls_lib.training import mnist
+from camwalls_lib.experiments import mnist_walls as mnist
 from camwalls_lib.networks.efficientnet import Normalize
 from camwalls_lib.metrics.leak import LeakTable, leak_table
 from camwalls_lib.networks.models import ToyCNN, masked_vgg16

@@ -7,7 +7,7 @@ pytest.importorskip("efficientnet_lite_pytorch")
 
 from camwalls_lib.networks.efficientnet import (STRIDE, Normalize, WalledEfficientNet,
                                        load_efficientnet_lite0, walled_efficientnet_lite0)
-from camwalls_lib.networks.efficientnet_depth import smallest_wall
+from camwalls_lib.experiments.efficientnet_depth import smallest_wall
 from camwalls_lib.walls import Wall, dead_rows, dead_zone
 
 

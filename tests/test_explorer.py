@@ -10,7 +10,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from camwalls_lib.training import mnist  # noqa: E402
+from camwalls_lib.experiments import mnist_walls as mnist  # noqa: E402
 from camwalls_lib.helpers import cache_dir  # noqa: E402
 from camwalls_lib.book.explorer import WallExplorer, band_wall, frames_html, slider_html  # noqa: E402
 from camwalls_lib.walls import Wall, dead_zone, wall_is_exact  # noqa: E402

@@ -15,10 +15,11 @@ from PIL import Image
 
 from camwalls_lib import validate
 from camwalls_lib.data import fashion, paper_assets
-from camwalls_lib.metrics import fashion_table1
+from camwalls_lib.experiments import fashion_table1
 from camwalls_lib.networks import vgg
 from camwalls_lib.networks.models import masked_vgg16
-from camwalls_lib.training import fashion_vgg, fit
+from camwalls_lib.experiments import fashion_vgg
+from camwalls_lib.training import TensorLoader, fit
 from camwalls_lib.walls import WalledLinear, dead_rows, dead_zone, wall_is_exact
 
 DATA = fashion_vgg.ASSETS
@@ -93,8 +94,8 @@ def test_gpu_path_runs_on_the_cpu_at_small_size(test_items):
     """AMP (bf16 autocast, as on a GPU) and channels-last through training.fit, at 64 x 64."""
     torch.manual_seed(0)
     model = masked_vgg16(num_classes=10, width=1 / 16, input_size=64)
-    loader = fashion.FashionLoader(replace(test_items, x=test_items.x[:16], y=test_items.y[:16]),
-                                   8, size=64)
+    loader = TensorLoader(test_items.x[:16], test_items.y[:16], 8,
+                          transform=lambda x, y: (fashion.to_vgg_input(x, 64), y))
     history = fit(model, loader, 1, torch.optim.SGD(model.parameters(), 0.01, momentum=0.9),
                   device="cpu", amp=True, channels_last=True, progress=False)
     assert len(history) == 1 and torch.isfinite(torch.tensor(history.train_loss)).all()

@@ -1,11 +1,11 @@
-"""camwalls_lib.training.mnist: the wall's dead zone, invariance, the exercise check, the cache, and
+"""camwalls_lib.experiments.mnist_walls: the wall's dead zone, invariance, the exercise check, the cache, and
 (slow) the accuracy target."""
 
 import pytest
 import torch
 
 from camwalls_lib.book import exercises
-from camwalls_lib.training import mnist
+from camwalls_lib.experiments import mnist_walls as mnist
 from camwalls_lib.walls import Wall, dead_rows, dead_zone, wall_is_exact
 
 

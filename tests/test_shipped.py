@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from camwalls_lib import helpers, validate
-from camwalls_lib.training import mnist
+from camwalls_lib.experiments import mnist_walls as mnist
 
 SHIPPED = sorted(p for p in helpers.SHIPPED.rglob("*.pt"))
 

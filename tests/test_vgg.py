@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from camwalls_lib.book import exercises
 from camwalls_lib.networks import vgg as checkpoints
-from camwalls_lib.training import vgg
+from camwalls_lib.experiments import imagenet_vgg as vgg
 from camwalls_lib.networks.models import masked_vgg16
 from camwalls_lib.training import fit
 from camwalls_lib.walls import dead_rows, dead_zone, wall_is_exact

@@ -8,6 +8,7 @@ import torch
 from camwalls_lib import cams
 from camwalls_lib.book import exercises
 from camwalls_lib.cams import vit_explain as ve
+from camwalls_lib.experiments import vit_walls
 from camwalls_lib.networks import vit
 from camwalls_lib.theory import vit as vt
 from camwalls_lib.metrics import mu
@@ -18,7 +19,7 @@ def tiny(wall=Wall.bottom(2), seed=0, **arch):
     """An untrained small walled ViT whose LayerNorms and biases are random too (no
     parameter is at a special value such as 0 or 1)."""
     torch.manual_seed(seed)
-    model = vit.make_vit(wall, **{"dim": 16, "depth": 2, "heads": 2, **arch})
+    model = vit_walls.make_vit(wall, **{"dim": 16, "depth": 2, "heads": 2, **arch})
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "norm" in name or name.endswith("bias") or "token" in name:
@@ -173,20 +174,44 @@ def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match="expects images"):
         tiny()(torch.rand(2, 1, 32, 32))
     with pytest.raises(ValueError, match="outside"):
-        vit.make_vit(Wall.bottom(9))
+        vit_walls.make_vit(Wall.bottom(9))
     with pytest.raises(ValueError, match="layer="):
         ve.explain("rollout", tiny(), torch.rand(1, 1, 28, 28), layer="blocks.0.grid")
     with pytest.raises(ValueError, match="upsample"):
         ve.saliency("gradcam", tiny(), torch.rand(1, 1, 28, 28), upsample="cubic")
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    with pytest.raises(TypeError, match="attention_layers"):
+        ve.explain("rollout", cnn, torch.rand(1, 1, 28, 28))
+
+
+def test_attention_explainers_take_any_model_that_exposes_its_attention():
+    """Not only WalledViT: a wrapper with ``attention_layers`` and ``grid_shape`` works too."""
+    model = tiny()
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+            self.grid_shape = model.grid_shape
+
+        @property
+        def attention_layers(self):
+            return model.attention_layers
+
+        def forward(self, x):
+            return self.inner(x)
+
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(ve.explain("rollout", Wrapped(), x), ve.explain("rollout", model, x))
 
 
 @pytest.mark.slow
 def test_training_learns_and_the_cache_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("CAMWALLS_CACHE", str(tmp_path))
-    first = vit.train_walled_vit(max_train=4000, epochs=2, progress=False)
+    first = vit_walls.train_walled_vit(max_train=4000, epochs=2, progress=False)
     assert not first.cached and first.accuracy > 0.3        # 10 classes: chance is 0.1
     assert first.history.train_loss[-1] < first.history.train_loss[0]
-    again = vit.train_walled_vit(max_train=4000, epochs=2, progress=False)
+    again = vit_walls.train_walled_vit(max_train=4000, epochs=2, progress=False)
     assert again.cached and again.accuracy == first.accuracy
     for (k, a), b in zip(first.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), k

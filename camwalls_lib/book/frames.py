@@ -6,7 +6,7 @@ Two modes:
 - ``"init"``: a Gaussian-initialised network (Theorem 3's setting). Every wall shares the same
   filters and the same weights in front of it (one seed), so only the wall changes. Instant.
 - ``"trained"``: the book's trained *unwalled* toy CNN
-  (:func:`camwalls_lib.training.mnist.train_walled_mnist` with ``wall=None``) whose dense layer
+  (:func:`camwalls_lib.experiments.mnist_walls.train_walled_mnist` with ``wall=None``) whose dense layer
   is re-trained with the wall -- a walled model in a few seconds, because only the dense layer
   learns (on pooled features computed once). Each wall's head is cached on disk; a cached
   wall answers in milliseconds.
@@ -29,7 +29,7 @@ from ..helpers import cache_dir, cached_file
 from ..metrics import mu
 from ..networks.models import ToyCNN
 from ..training import TensorLoader, evaluate, fit
-from ..training.mnist import VARIANTS, load_split, train_walled_mnist
+from ..experiments.mnist_walls import VARIANTS, load_split, train_walled_mnist
 from ..walls import Wall, WalledLinear, dead_zone
 
 __all__ = ["WallLab", "Frame", "band_wall", "DEFAULT_METHODS"]
@@ -85,7 +85,7 @@ class WallLab:
     method_options : per-method options, e.g. ``{"opticam": {"steps": 30}}``.
     tau : standard deviation of the Gaussian initialisation (init mode).
     base : the trained unwalled model for the trained mode (a
-        :class:`~camwalls_lib.training.mnist.Trained`); default: the book's, trained on first use.
+        :class:`~camwalls_lib.experiments.mnist_walls.Trained`); default: the book's, trained on first use.
     """
 
     def __init__(self, variant: str = "toy", methods=DEFAULT_METHODS, n_digits: int = 20,

@@ -28,11 +28,10 @@ from .. import cams
 from ..helpers import eval_mode, resolve_target
 from ..metrics import mu
 from ..metrics.leak import LeakTable
-from ..networks.vit import Attention, WalledViT
 
-__all__ = ["EXPLAINERS", "LABELS", "POSITIONWISE", "attention_weights", "class_attention",
-           "rollout", "chefer", "explain", "patch_upsample", "saliency", "leak_table",
-           "leak_markdown", "output_token_gradient"]
+__all__ = ["EXPLAINERS", "LABELS", "POSITIONWISE", "attention_layers", "attention_weights",
+           "class_attention", "rollout", "chefer", "explain", "patch_upsample", "saliency",
+           "leak_table", "leak_markdown", "output_token_gradient"]
 
 EXPLAINERS: tuple[str, ...] = ("gradcam", "hirescam", "layercam", "attention", "rollout",
                                "chefer")
@@ -48,9 +47,27 @@ POSITIONWISE: frozenset[str] = frozenset(EXPLAINERS) - {"gradcam"}
 that patch's own gradient or from attention weights on it, which the wall makes exactly 0."""
 
 
+def attention_layers(model) -> list:
+    """The modules of ``model`` that record its attention, in block order.
+
+    Any model works that exposes its attention the way
+    :class:`~camwalls_lib.networks.vit.WalledViT` does: ``model.attention_layers`` (modules
+    that keep their last weights ``attn [N, heads, T, T]``, token 0 the class token, when their
+    ``keep`` flag is set) and ``model.grid_shape`` (the ``(h, w)`` grid of the other tokens).
+    """
+    layers = getattr(model, "attention_layers", None)
+    if layers is None or not hasattr(model, "grid_shape"):
+        raise TypeError(
+            f"Attention explainers need a model that exposes its attention; "
+            f"{type(model).__name__} has no `attention_layers` and `grid_shape`. Give it "
+            "`attention_layers` (modules that keep `attn [N, heads, T, T]` when `keep` is True) "
+            "and `grid_shape` (h, w), as camwalls_lib.networks.vit.WalledViT does.")
+    return list(layers)
+
+
 @contextlib.contextmanager
-def _keeping_attention(model: WalledViT):
-    layers = [m for m in model.modules() if isinstance(m, Attention)]
+def _keeping_attention(model):
+    layers = attention_layers(model)
     for layer in layers:
         layer.keep = True
     try:
@@ -60,16 +77,13 @@ def _keeping_attention(model: WalledViT):
             layer.keep, layer.attn = False, None
 
 
-def attention_weights(model: WalledViT, x: torch.Tensor, target=None, with_grad: bool = True):
+def attention_weights(model, x: torch.Tensor, target=None, with_grad: bool = True):
     """One forward (and backward) pass recording every block's attention.
 
     Returns ``(A, dA, target)``: ``A`` a list (one per block) of ``[N, heads, T, T]``
     weights, ``dA`` their gradients of the target logit ``y_c`` (None without ``with_grad``),
     ``target [N]``.
     """
-    if not isinstance(model, WalledViT):
-        raise TypeError(f"attention explainers need a camwalls_lib.vit.WalledViT, got "
-                        f"{type(model).__name__}.")
     grad_mode = torch.enable_grad() if with_grad else torch.no_grad()
     with eval_mode(model), _keeping_attention(model) as layers, grad_mode:
         logits = model(x)
@@ -110,7 +124,7 @@ def chefer(A: list[torch.Tensor], dA: list[torch.Tensor], grid: tuple[int, int])
     return _class_row(R, grid)
 
 
-def explain(method: str, model: WalledViT, x: torch.Tensor, target=None,
+def explain(method: str, model, x: torch.Tensor, target=None,
             layer=None) -> torch.Tensor:
     """The raw map ``[N, h, w]`` of ``method`` (one of :data:`EXPLAINERS`, or any CAM method
     of :data:`camwalls_lib.cams.METHODS`) for images ``x [N, C, H, W]``.
@@ -134,7 +148,7 @@ def patch_upsample(maps: torch.Tensor, patch: int) -> torch.Tensor:
     return maps.repeat_interleave(patch, -2).repeat_interleave(patch, -1)
 
 
-def saliency(method: str, model: WalledViT, x: torch.Tensor, target=None, layer=None,
+def saliency(method: str, model, x: torch.Tensor, target=None, layer=None,
              upsample: str = "patch") -> torch.Tensor:
     """:func:`explain` at input resolution, min-max normalised: ``[N, H, W]`` in [0, 1].
 
@@ -151,7 +165,7 @@ def saliency(method: str, model: WalledViT, x: torch.Tensor, target=None, layer=
     return cams.normalize(big)
 
 
-def leak_table(model: WalledViT, x: torch.Tensor, dead_zone: torch.Tensor,
+def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor,
                methods=EXPLAINERS, target=None, upsample: str = "patch",
                batch_size: int = 250, keep_maps: bool = False) -> LeakTable:
     """mu of every explainer's map on every image of ``x [N, C, H, W]``, as a
@@ -188,14 +202,16 @@ def leak_markdown(tables: dict[str, LeakTable]) -> str:
     return "\n".join(lines)
 
 
-def output_token_gradient(model: WalledViT, x: torch.Tensor, target=None) -> torch.Tensor:
+def output_token_gradient(model, x: torch.Tensor, target=None) -> torch.Tensor:
     """``d y_c / d t`` for every token ``t`` leaving the last block: ``[N, T, D]``.
 
-    The head reads ``norm(t[:, 0])`` only, so every patch token's gradient is exactly 0: a
+    ``model`` exposes ``tokens(x)`` and ``classify(t)`` (as
+    :class:`~camwalls_lib.networks.vit.WalledViT` does). Its head reads ``norm(t[:, 0])``
+    only, so every patch token's gradient is exactly 0: a
     CAM method explaining the last block's *output* has nothing to weigh.
     """
     with eval_mode(model), torch.enable_grad():
         t = model.tokens(x).detach().requires_grad_(True)
-        logits = model.head(model.norm(t[:, 0]))
+        logits = model.classify(t)
         logits.gather(1, resolve_target(target, logits)[:, None]).sum().backward()
     return t.grad

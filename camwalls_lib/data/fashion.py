@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .. import validate
 from .mnist import Digits, data_dirs, load_idx
 
 __all__ = ["CLASSES", "MEAN", "STD", "load_fashion", "fashion_dirs", "upsample", "normalize",
-           "to_vgg_input", "FashionLoader"]
+           "to_vgg_input"]
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot")
@@ -91,25 +90,3 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 def to_vgg_input(x: torch.Tensor, size: int = 224) -> torch.Tensor:
     """:func:`normalize` of :func:`upsample`: uint8 ``[N, 28, 28]`` -> ``[N, 3, size, size]``."""
     return normalize(upsample(x, size))
-
-
-class FashionLoader:
-    """Batches ``(to_vgg_input(x), y)`` from uint8 items, upsampled batch by batch (the whole
-    set at 224 x 224 would not fit in memory). ``shuffle=True`` draws a permutation from
-    torch's global generator, so :func:`camwalls_lib.train.fit` can resume it exactly."""
-
-    def __init__(self, items: Digits, batch_size: int = 32, shuffle: bool = False,
-                 size: int = 224):
-        self.x, self.y = items.x, items.y
-        self.batch_size = validate.positive_int(batch_size, "batch_size")
-        self.shuffle, self.size = shuffle, size
-
-    def __len__(self) -> int:
-        return -(-len(self.y) // self.batch_size)
-
-    def __iter__(self):
-        n = len(self.y)
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
-        for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield to_vgg_input(self.x[idx], self.size), self.y[idx]

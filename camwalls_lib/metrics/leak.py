@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .. import cams, validate
+from .. import cams, distributed, validate
 from .faithfulness import gaussian_blur
 from .mu import mu
 
@@ -106,7 +106,8 @@ class LeakTable:
 
 def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, target=None,
                layer=None, batch_size: int = 64, cache=None, progress: bool = True,
-               keep_maps: bool = False, **method_options) -> LeakTable:
+               keep_maps: bool = False, world: distributed.World | None = None,
+               **method_options) -> LeakTable:
     """``mu`` of every method's map on every image of ``x [N, C, H, W]``.
 
     Parameters
@@ -128,6 +129,12 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
         damaged cache is recomputed with a one-line notice and (over)written atomically.
     keep_maps : also return the normalised maps (``table.maps``), e.g. to score their
         faithfulness with :func:`camwalls_lib.metrics.insertion_deletion`.
+    world : the processes that share the work (default: the current process group, size 1
+        without torchrun). Under torchrun every rank calls ``leak_table`` with the same
+        arguments; the batches of ``batch_size`` images are dealt to the ranks in turn, so each
+        batch is computed exactly as one process computes it, and every rank returns the whole
+        table, identical to the one-process table; rank 0 alone reads and writes ``cache``.
+        ``seconds`` are summed over the ranks.
     method_options : per-method options, e.g. ``opticam={"steps": 20}``.
     """
     if isinstance(methods, str):
@@ -143,27 +150,29 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
     methods = methods or [m for m in cams.METHODS if m != "cam"]
     names = [m.__name__ if callable(m) else cams.method_name(m) for m in methods]
     key = fingerprint(model, x, dead_zone, names, target, layer, method_options)
+    world = world or distributed.current()
     if cache is not None and not keep_maps:
-        table = _read_cache(Path(cache), key, names, len(x))
+        table = distributed.broadcast_object(
+            _read_cache(Path(cache), key, names, len(x)) if world.main else None)
         if table is not None:
             return table
-    table = LeakTable({}, fingerprint=key, seconds=dict.fromkeys(names, 0.0))
-    parts = {name: [] for name in names}
-    for i in range(0, len(x), batch_size):
+    mine = {}                          # first image of each of this rank's batches -> results
+    for i in range(world.rank * batch_size, len(x), world.size * batch_size):
         seconds = {}
         maps = cams.saliency_many(methods, model, x[i:i + batch_size],
                                   None if target is None else _slice(target, i, batch_size),
                                   layer, method_options=method_options, seconds=seconds,
-                                  progress=progress, batch_size=batch_size)
-        for name in names:
-            parts[name].append(maps[name])
-            table.seconds[name] += seconds[name]
+                                  progress=progress and world.main, batch_size=batch_size)
+        mine[i] = ({n: mu(maps[n], dead_zone) for n in names}, seconds,
+                   {n: maps[n] for n in names} if keep_maps else {})
+    batches = sorted((i, r) for part in distributed.gather_objects(mine) for i, r in part.items())
+    table = LeakTable({}, fingerprint=key, seconds=dict.fromkeys(names, 0.0))
     for name in names:
-        maps = torch.cat(parts[name])
-        table.mu[name] = mu(maps, dead_zone)
+        table.mu[name] = torch.cat([b[0][name] for _, b in batches])
+        table.seconds[name] = sum(b[1][name] for _, b in batches)
         if keep_maps:
-            table.maps[name] = maps
-    if cache is not None:
+            table.maps[name] = torch.cat([b[2][name] for _, b in batches])
+    if cache is not None and world.main:
         table.to_csv(cache)
     return table
 

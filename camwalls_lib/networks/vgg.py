@@ -7,7 +7,7 @@ Linear(256*14*14, 4096)``; its ``state_dict`` keys are ``0.weight`` ... ``28.bia
 convolutions and ``31.0.*``, ``31.3.*``, ``31.6.*`` for the three dense layers. Ours
 (:class:`~camwalls_lib.networks.models.MaskedVGG`) has the same ``features.*`` indices and a
 classifier that starts with a Flatten, so ``31.k`` becomes ``classifier.{k+1}``. Training
-recipes are in :mod:`camwalls_lib.training.vgg`.
+recipes are in :mod:`camwalls_lib.experiments.imagenet_vgg`.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def load_paper_vgg(path, force_wall: bool = False, map_location="cpu") -> Masked
     """
     raw = validate.load_tensors(
         path, "masked [VGG] checkpoint", "the authors' params_vgg16_masked.pt is linked from "
-        "github.com/MagamedT/cam-can-see-through-walls; `python -m camwalls_lib.training.vgg train` "
+        "github.com/MagamedT/cam-can-see-through-walls; `python -m camwalls_lib.experiments.imagenet_vgg train` "
         "writes masked_vgg.pt in the same layout", map_location)
     if isinstance(raw, dict) and "model_state_dict" in raw:
         raw = raw["model_state_dict"]

@@ -15,27 +15,18 @@ For CAM methods each block exposes its normalised input tokens as a feature map:
 embedding dimension), so :func:`camwalls_lib.cams.compute` explains them unchanged;
 ``model.cam_layer`` is the last block's (pytorch-grad-cam's ``blocks[-1].norm1``).
 
-:func:`train_walled_vit` trains a walled model or its unwalled twin on MNIST and caches it,
-like :func:`camwalls_lib.training.mnist.train_walled_mnist`.
+The book's configuration and its training on MNIST live with the experiments
+(:mod:`camwalls_lib.experiments.vit_walls`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import math
-
 import torch
 import torch.nn as nn
 
-from ..helpers import cache_dir, cached_file, resolve_device
-from ..training import TensorLoader, evaluate, fit, load_checkpoint, save_checkpoint
-from ..training.mnist import Trained, load_split
 from ..walls import Wall, attention_mask
 
-__all__ = ["PatchGrid", "Attention", "Block", "WalledViT", "ARCH", "RECIPE", "default_wall",
-           "make_vit", "train_walled_vit", "parameter_count"]
+__all__ = ["PatchGrid", "Attention", "Block", "WalledViT"]
 
 
 class PatchGrid(nn.Module):
@@ -151,6 +142,11 @@ class WalledViT(nn.Module):
         """The tokens entering the last block (after its ``norm1``), as ``[N, D, h, w]``."""
         return self.blocks[-1].grid
 
+    @property
+    def attention_layers(self) -> list[Attention]:
+        """Each block's :class:`Attention`, in order: what attention explainers read."""
+        return [block.attn for block in self.blocks]
+
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Every token after the last block: ``[N, 1 + h*w, D]`` (class token first)."""
         if x.dim() != 4 or x.shape[-2:] != (self.image_size, self.image_size):
@@ -162,85 +158,9 @@ class WalledViT(nn.Module):
             t = block(t, self.allowed)
         return t
 
+    def classify(self, t: torch.Tensor) -> torch.Tensor:
+        """Logits ``[N, num_classes]`` from the tokens ``t [N, 1 + h*w, D]``: the class token only."""
+        return self.head(self.norm(t[:, 0]))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.norm(self.tokens(x)[:, 0]))
-
-
-# ----------------------------------------------------------------------------- MNIST
-
-ARCH = dict(patch=4, dim=48, depth=3, heads=4, mlp_ratio=2)
-"""The book's ViT: 7 x 7 patches of 4 x 4 pixels, 3 blocks of width 48 (about 60k weights)."""
-
-RECIPE = dict(batch_size=128, lr=3e-3, weight_decay=0.05, epochs=3,
-              optimizer="adamw+onecycle", version=1)
-"""AdamW with a one-cycle learning rate (peak ``lr``) for ``epochs`` epochs."""
-
-
-def default_wall() -> Wall:
-    """The lowest two of the seven patch rows: input rows 20..27 are dead."""
-    return Wall.bottom(2)
-
-
-def make_vit(wall: Wall | None | str = "default", **arch) -> WalledViT:
-    """An untrained :class:`WalledViT` with :data:`ARCH` (overridden by ``arch``) and
-    ``wall`` ("default" for :func:`default_wall`, a Wall, or None)."""
-    if isinstance(wall, str):
-        if wall != "default":
-            raise ValueError(f"wall must be a Wall, None or 'default', got {wall!r}.")
-        wall = default_wall()
-    return WalledViT(wall=wall, **{**ARCH, **arch})
-
-
-def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
-                     epochs: int | None = None, max_train: int | None = None, device=None,
-                     cache: bool = True, progress: bool = True) -> Trained:
-    """Train (or load from the cache) a :data:`ARCH` ViT with ``wall`` on MNIST.
-
-    ``wall``: "default" (:func:`default_wall`), a Wall on the 7 x 7 patch grid, or None for
-    the unwalled twin. ``epochs`` defaults to ``RECIPE["epochs"]``; ``max_train`` uses only
-    the first training images (tests). With ``cache`` the checkpoint
-    ``cache_dir()/vit/vit-<walled|open>-<hash>.pt`` is written after every epoch (atomically)
-    and an interrupted run resumes from it; a finished one is loaded (``weights_only``), from
-    the cache or from the models the library ships (:func:`~camwalls_lib.helpers.cached_file`).
-    """
-    model = make_vit(wall)
-    train, test = load_split("train"), load_split("test")
-    n_train = len(train) if max_train is None else min(max_train, len(train))
-    epochs = epochs or RECIPE["epochs"]
-    source = train.source + (f"; first {n_train:,} used" if n_train < len(train) else "")
-    config = {"family": "ViT", "arch": ARCH, "seed": seed, "epochs": epochs,
-              "wall": None if model.wall is None else dataclasses.asdict(model.wall),
-              "n_train": n_train, "train_source_full": train.full, **RECIPE}
-    key = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-    name = f"vit/vit-{'walled' if model.wall else 'open'}-{key}.pt"
-    path, found = cache_dir() / name, cached_file(name)
-    if cache and found.exists():
-        done = load_checkpoint(found, model)
-        if "accuracy" in done:
-            model.eval()
-            return Trained(model, done["accuracy"], done["seconds"], source, True,
-                           config, done["history"], found)
-    torch.manual_seed(seed)
-    model = make_vit(wall)
-    x, y = train.tensors()
-    loader = TensorLoader(x[:n_train], y[:n_train], RECIPE["batch_size"], shuffle=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"],
-                                  weight_decay=RECIPE["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, RECIPE["lr"],
-                                                    total_steps=epochs * len(loader))
-    history = fit(model, loader, epochs, optimizer, scheduler, device=resolve_device(device),
-                  checkpoint=path if cache else None, resume=cache, progress=progress,
-                  scheduler_step="batch")
-    seconds = history.total_seconds                      # every epoch, resumed ones too
-    xt, yt = test.tensors()
-    accuracy, _ = evaluate(model, TensorLoader(xt, yt, 1000), device=device)
-    model.cpu().eval()
-    if cache:
-        save_checkpoint(path, model, optimizer, scheduler, history=history, epoch=epochs,
-                        accuracy=accuracy, seconds=seconds, source=source)
-    return Trained(model, accuracy, seconds, source, False, config, history, path)
-
-
-def parameter_count(model: nn.Module) -> int:
-    """Number of trainable weights."""
-    return sum(math.prod(p.shape) for p in model.parameters() if p.requires_grad)
+        return self.classify(self.tokens(x))

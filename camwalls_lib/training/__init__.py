@@ -1,10 +1,9 @@
-"""Training: one loop for every model of the book, its checkpoints, and the cached walled models.
+"""Training: one loop for every model of the book and its checkpoints (the recipes that use it
+live in :mod:`camwalls_lib.experiments`).
 
 - :mod:`.loop` -- :func:`fit` (exact resume) and :func:`evaluate`;
 - :mod:`.checkpoint` -- :class:`History`, :func:`save_checkpoint`, :func:`load_checkpoint`;
-- :mod:`.batches` -- :class:`TensorLoader`, devices and mixed precision;
-- :mod:`.mnist` -- the walled [CNN]s trained on MNIST once and cached;
-- :mod:`.vgg` -- the masked [VGG]'s recipes and command line.
+- :mod:`.batches` -- :class:`TensorLoader`, devices and mixed precision.
 """
 
 from ..helpers import resolve_device

@@ -12,7 +12,7 @@ import torch
 from .. import validate
 from .checkpoint import rng_state, set_rng_state
 
-__all__ = ["TensorLoader", "to_device", "amp_dtype", "autocast", "loader_length",
+__all__ = ["TensorLoader", "shards", "to_device", "amp_dtype", "autocast", "loader_length",
            "epoch_batches"]
 
 
@@ -22,32 +22,67 @@ class TensorLoader:
 
     ``shuffle=True`` draws a fresh permutation from torch's global generator at every
     ``iter()``, so runs are reproducible under ``torch.manual_seed`` and :func:`fit` can resume
-    them exactly. ``transform(x, y) -> (x, y)`` is applied per batch (e.g. augmentation; it
-    may use the global generator too).
+    them exactly. ``transform(x, y) -> (x, y)`` is applied per batch (e.g. augmentation or
+    upsampling; it may use the global generator too).
+
+    ``world`` (a :class:`~camwalls_lib.distributed.World` of size ``W``) shards the loader as
+    ``DistributedSampler`` does: ``batch_size`` stays the *global* batch, each rank gets
+    ``batch_size / W`` images of each global batch (rank ``r`` the positions ``r, r + W, ...``
+    of it), and the union of the ranks' ``k``-th batches is the ``k``-th batch of the
+    unsharded loader. Every rank draws the same permutation, because :func:`fit` gives every
+    rank the same generators (rank 0's). With ``even=True`` (training) the order is padded
+    with its first items to a multiple of ``W``, so that every rank sees as many images at
+    every step; ``even=False`` (evaluation) gives each item to exactly one rank.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128,
                  shuffle: bool = False, drop_last: bool = False,
-                 transform: Callable | None = None):
+                 transform: Callable | None = None, world=None, even: bool = True):
         if len(x) != len(y):
             raise ValueError(f"x and y differ in length: {len(x)} images, {len(y)} labels.")
         batch_size = validate.positive_int(batch_size, "batch_size")
+        self.size = 1 if world is None else world.size
+        self.rank = 0 if world is None else world.rank
+        if batch_size % self.size:
+            raise ValueError(f"batch_size={batch_size} is the global batch and must be a "
+                             f"multiple of the world size {self.size} (each rank takes "
+                             f"batch_size / {self.size}); pass e.g. "
+                             f"{batch_size - batch_size % self.size or self.size}.")
         self.x, self.y, self.batch_size = x, y, batch_size
         self.shuffle, self.drop_last, self.transform = shuffle, drop_last, transform
+        self.even = even
+
+    def _count(self) -> int:
+        """Items in the (padded) order."""
+        n = len(self.y)
+        return n if self.drop_last or not self.even else math.ceil(n / self.size) * self.size
 
     def __len__(self) -> int:
-        n = len(self.y)
+        n = self._count()
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
         n = len(self.y)
         order = torch.randperm(n) if self.shuffle else None
+        if self.size > 1:   # pad by repeating the order, as DistributedSampler does
+            order = torch.arange(n) if order is None else order
+            order = order.repeat(-(-self._count() // max(n, 1)))[:self._count()]
         for b in range(len(self)):
-            idx = slice(b * self.batch_size, min(n, (b + 1) * self.batch_size))
+            idx = slice(b * self.batch_size, (b + 1) * self.batch_size)
             if order is not None:
-                idx = order[idx]
+                idx = order[idx][self.rank::self.size]
+                if len(idx) == 0:       # even=False: a short last batch may miss this rank
+                    continue
             x, y = self.x[idx], self.y[idx]
             yield self.transform(x, y) if self.transform is not None else (x, y)
+
+
+def shards(loader) -> int:
+    """Over how many ranks ``loader`` is sharded: a :class:`TensorLoader`'s world size, a
+    ``DataLoader``'s ``DistributedSampler`` replicas, else 1."""
+    if isinstance(loader, TensorLoader):
+        return loader.size
+    return getattr(getattr(loader, "sampler", None), "num_replicas", 1)
 
 
 def amp_dtype(amp, device: torch.device) -> torch.dtype | None:

@@ -7,6 +7,13 @@ and prints one line per epoch. With ``checkpoint=`` it saves everything needed t
 Jupyter); with ``resume=True`` it continues from there and ends in *the same bits* as a run
 that was never interrupted (tested on the CPU). Its steps: :func:`_resume`,
 :func:`_train_epoch` (of :func:`_step` s), :func:`_record_epoch`.
+
+Under ``torchrun`` (a process group joined with :func:`camwalls_lib.distributed.setup`) the
+same function trains with ``DistributedDataParallel``: every rank gets rank 0's random
+generators and a shard of the data (:class:`~.batches.TensorLoader` with ``world=``, or a
+``DataLoader`` with a ``DistributedSampler``), the gradients are averaged over the ranks at
+every step, the loss, the image counts and a Ctrl-C are summed over them, and rank 0 alone
+prints and writes the checkpoint, which records the world size. A plain run is world size 1.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ from typing import Callable, Iterable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .. import validate
+from .. import distributed, validate
 from ..helpers import eval_mode, resolve_device
-from .batches import amp_dtype, autocast, epoch_batches, loader_length, to_device
+from .batches import amp_dtype, autocast, epoch_batches, loader_length, shards, to_device
 from .checkpoint import (DeferredInterrupt, History, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state)
 
@@ -35,7 +43,9 @@ def evaluate(model: nn.Module, loader: Iterable, device=None, amp="auto",
              channels_last: bool = False,
              max_batches: int | None = None) -> tuple[float, float | None]:
     """Top-1 and top-5 accuracy (fractions) of ``model`` on ``loader``; top-5 is None with
-    fewer than 5 classes. The model is put in eval mode and restored afterwards."""
+    fewer than 5 classes. The model is put in eval mode and restored afterwards. Under
+    torchrun every rank calls it on its shard (``TensorLoader(..., world=, even=False)``) and
+    the counts are summed over the ranks."""
     device = resolve_device(device)
     dtype = amp_dtype(amp, device)
     correct1 = correct5 = total = 0
@@ -53,9 +63,12 @@ def evaluate(model: nn.Module, loader: Iterable, device=None, amp="auto",
             correct1 += int(hit[:, 0].sum())
             correct5 += int(hit.any(1).sum())
             total += len(y)
+    # under torchrun every rank evaluates its shard: the counts are summed over the ranks
+    correct1, correct5, total, top5 = distributed.sum_numbers(
+        correct1, correct5, total, int((num_classes or 0) >= 5))
     if total == 0:
         raise ValueError("The validation loader yielded no batch.")
-    return correct1 / total, (correct5 / total if num_classes >= 5 else None)
+    return correct1 / total, (correct5 / total if top5 else None)
 
 
 # ----------------------------------------------------------------------------- fit
@@ -91,7 +104,8 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
     max_steps_per_epoch : stop each epoch after this many batches (small CPU configurations).
     progress : a tqdm bar (loss, images/s) and one printed line per epoch; False is silent.
     loss_fn : ``loss_fn(logits, y) -> scalar``; default cross-entropy.
-    callback : called as ``callback(epoch, history)`` after each epoch is saved.
+    callback : called as ``callback(epoch, history)`` after each epoch is saved (on rank 0
+        only under torchrun).
     scheduler_step : "epoch" (default) or "batch": when ``scheduler.step()`` is called.
     """
     if scheduler_step not in ("epoch", "batch"):
@@ -101,6 +115,8 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
         validate.positive_int(max_steps_per_epoch, "max_steps_per_epoch")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the path to continue from).")
+    world = distributed.current()
+    _require_sharded(train_loader, world)
     device = resolve_device(device)
     dtype = amp_dtype(amp, device)
     model.to(device)
@@ -108,21 +124,37 @@ def fit(model: nn.Module, train_loader: Iterable, epochs: int, optimizer: torch.
         model.to(memory_format=torch.channels_last)
     run = _Run(model, optimizer, scheduler,
                torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), History(),
-               checkpoint, device, dtype, channels_last, loss_fn, scheduler_step, progress)
+               checkpoint, device, dtype, channels_last, loss_fn, scheduler_step,
+               progress and world.main, world, model)
+    if world.size > 1:
+        set_rng_state(distributed.broadcast_object(rng_state()))   # one stream for all ranks
     start = _resume(run, epochs) if resume else _Start()
+    if world.size > 1:
+        run.net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     with DeferredInterrupt() as interrupt:
         for epoch in range(start.epoch, epochs):
             mid_epoch = epoch == start.epoch and start.step > 0
             stats = _train_epoch(run, train_loader, epoch, epochs, start if mid_epoch else None,
                                  max_steps_per_epoch, interrupt)
             _record_epoch(run, epoch, epochs, stats, val_loader, amp)
-            if callback is not None:
+            if callback is not None and world.main:
                 callback(epoch + 1, run.history)
-            if interrupt.requested:                   # Ctrl-C during validation
-                if progress and checkpoint is not None:
+            if distributed.any_rank(interrupt.requested):        # Ctrl-C during validation
+                if run.progress and checkpoint is not None:
                     print(f"Interrupted after epoch {epoch + 1}; saved {checkpoint}.")
                 raise KeyboardInterrupt
     return run.history
+
+
+def _require_sharded(loader, world: distributed.World) -> None:
+    """Under torchrun each rank must read its own share of the data."""
+    if world.size > 1 and shards(loader) != world.size:
+        raise ValueError(
+            f"fit runs on {world.size} processes but the training loader is not sharded over "
+            f"them, so every rank would train on the same images: build it as "
+            f"TensorLoader(..., world=distributed.current()) or as a DataLoader with "
+            f"sampler=DistributedSampler(dataset) (batch_size then per rank).")
 
 
 @dataclass
@@ -141,11 +173,14 @@ class _Run:
     loss_fn: Callable
     scheduler_step: str
     progress: bool
+    world: distributed.World
+    net: nn.Module            # what the steps call: the model, or its DDP wrapper
 
     def save(self, epoch, step=0, rng=None, **extra):
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and self.world.main:
             save_checkpoint(self.checkpoint, self.model, self.optimizer, self.scheduler,
-                            self.scaler, self.history, epoch, rng=rng, step=step, **extra)
+                            self.scaler, self.history, epoch, rng=rng, step=step,
+                            world_size=self.world.size, **extra)
 
 
 @dataclass
@@ -168,6 +203,13 @@ def _resume(run: _Run, epochs: int) -> _Start:
     ckpt = load_checkpoint(path, run.model, run.optimizer, run.scheduler, run.scaler,
                            map_location=run.device)
     run.history, done = ckpt["history"], ckpt["epoch"]
+    saved_world = ckpt.get("world_size", 1)
+    if saved_world != run.world.size:
+        raise ValueError(
+            f"{path.name} was written by a run on {saved_world} process(es); this run has "
+            f"{run.world.size}. An exact resume needs the same world size: run again with "
+            f"torchrun --nproc_per_node={saved_world} (or one process when it is 1), or "
+            "start afresh without resume.")
     if done > epochs:
         raise ValueError(f"{run.checkpoint} has already trained {done} epochs, more than "
                          f"epochs={epochs}: pass epochs >= {done} (epochs counts the "
@@ -194,6 +236,8 @@ def _train_epoch(run: _Run, loader, epoch: int, epochs: int, resumed: _Start | N
          "lr": float(run.optimizer.param_groups[0]["lr"])}
     step = resumed.step if resumed else 0
     run.model.train()
+    if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+        loader.sampler.set_epoch(epoch)           # DistributedSampler: this epoch's shuffle
     batches = epoch_batches(loader, step, epoch_rng, resumed is not None)
     limit = max_steps if max_steps is not None else loader_length(loader)
     bar = tqdm(total=limit, initial=step, disable=not run.progress, leave=False,
@@ -206,7 +250,14 @@ def _train_epoch(run: _Run, loader, epoch: int, epochs: int, resumed: _Start | N
             if batch is None:
                 break
             loss, n = _step(run, batch)
-            loss_sum += loss.detach().double() * n
+            stop = interrupt.requested
+            if run.world.size > 1:     # the step's loss, images and any Ctrl-C, over all ranks
+                loss_part, n, stop = distributed.sum_numbers(
+                    float(loss.detach().double()) * n, n, float(stop))
+                loss_sum += loss_part
+                n, stop = int(n), stop > 0
+            else:
+                loss_sum += loss.detach().double() * n
             stats["images"] += n
             step += 1
             if run.checkpoint is not None:
@@ -216,7 +267,7 @@ def _train_epoch(run: _Run, loader, epoch: int, epochs: int, resumed: _Start | N
                 bar.set_postfix(loss=f"{loss.item():.4f}",
                                 img_s=f"{stats['images'] / max(seen, 1e-9):,.0f}")
             bar.update(1)
-            if interrupt.requested:
+            if stop:
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()
@@ -226,6 +277,7 @@ def _train_epoch(run: _Run, loader, epoch: int, epochs: int, resumed: _Start | N
             run.save(epoch, rng=epoch_rng)        # nothing done in this epoch yet
         else:
             run.save(epoch, step, rng=rng_after_step, partial=stats, epoch_rng=epoch_rng)
+        distributed.barrier()                     # no rank exits before rank 0 has saved
         if run.progress and run.checkpoint is not None:
             print(f"Interrupted in epoch {epoch + 1} after {step} step(s); saved "
                   f"{run.checkpoint}. Run again with resume=True to continue.")
@@ -254,7 +306,7 @@ def _step(run: _Run, batch) -> tuple[torch.Tensor, int]:
     """One optimizer step on ``batch``: ``(loss, number of images)``."""
     x, y = to_device(batch, run.device, run.channels_last)
     with autocast(run.device, run.dtype):
-        loss = run.loss_fn(run.model(x), y)
+        loss = run.loss_fn(run.net(x), y)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     run.scaler.step(run.optimizer)

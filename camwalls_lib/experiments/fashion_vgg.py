@@ -10,12 +10,14 @@ decay, a step schedule (StepLR), the wall re-applied exactly at every forward pa
 same network with an ordinary dense layer, trained from the same seed on the same batches.
 
 - :func:`unwalled_vgg16` -- the twin.
-- :func:`train_pair` -- trains one or both with :func:`camwalls_lib.train.fit` (checkpoints,
+- :func:`train_pair` -- trains one or both with :func:`camwalls_lib.training.fit` (checkpoints,
   exact resume, AMP and channels-last on a GPU) and writes the weights, a JSON record and a
   text log.
 - :func:`load_trained` -- the shipped weights (``weights_only=True``, SHA-256 checked).
-- Command line: ``python -m camwalls_lib.training.fashion_vgg --out DIR [--resume] [--train N]
-  [--epochs E] [--width W] [--device cuda]``.
+- Command line: ``python -m camwalls_lib.experiments.fashion_vgg --out DIR [--resume] [--train N]
+  [--epochs E] [--width W] [--device cuda]``; the same under
+  ``torchrun --nproc_per_node=N -m camwalls_lib.experiments.fashion_vgg ...`` trains on N
+  processes (the batch of the recipe is the global batch; rank 0 writes every file).
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import validate
-from ..data.fashion import FashionLoader, load_fashion
+from .. import distributed, validate
+from ..data.fashion import load_fashion, to_vgg_input
 from ..helpers import resolve_device
 from ..networks.models import MaskedVGG, masked_vgg16
+from ..training import TensorLoader, evaluate, fit
 from ..walls import wall_is_exact
-from .loop import evaluate, fit
 
 __all__ = ["FashionRecipe", "RECIPE", "unwalled_vgg16", "build", "train_one", "train_pair",
            "load_trained", "ASSETS", "main"]
@@ -69,8 +71,8 @@ RECIPE = FashionRecipe()
 
 
 def unwalled_vgg16(**kwargs) -> MaskedVGG:
-    """:func:`~camwalls_lib.models.masked_vgg16` with an ordinary ``nn.Linear`` as first dense
-    layer (same shapes and state_dict keys, no wall): the paper's baseline."""
+    """:func:`~camwalls_lib.networks.models.masked_vgg16` with an ordinary ``nn.Linear`` as
+    first dense layer (same shapes and state_dict keys, no wall): the paper's baseline."""
     model = masked_vgg16(**kwargs)
     walled = model.classifier[1]
     plain = nn.Linear(walled.in_features, walled.out_features)
@@ -107,6 +109,9 @@ def _rescale_dense_init(model: MaskedVGG) -> None:
 
 
 def _log(path: Path | None, line: str) -> None:
+    """Print ``line`` and append it to ``path``: on rank 0 only."""
+    if not distributed.current().main:
+        return
     print(line, flush=True)
     if path is not None:
         with open(path, "a") as f:
@@ -124,11 +129,12 @@ def train_one(walled: bool, out, recipe: FashionRecipe = RECIPE, resume: bool = 
     train_set.x, train_set.y = train_set.x[:recipe.train_items], train_set.y[:recipe.train_items]
     model = build(walled, recipe)
     torch.manual_seed(recipe.seed + 1)   # data order: identical for the two networks
+    world = distributed.current()
     steps: list[float] = []
 
     def loss_fn(logits, y):
         loss = F.cross_entropy(logits, y)
-        steps.append(float(loss.detach()))
+        steps.append(distributed.sum_numbers(float(loss.detach()))[0] / world.size)
         if len(steps) % 25 == 0:
             _log(log, f"{name} step {len(steps)} loss {sum(steps[-25:]) / 25:.4f}")
         return loss
@@ -139,27 +145,39 @@ def train_one(walled: bool, out, recipe: FashionRecipe = RECIPE, resume: bool = 
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma)
     _log(log, f"{name}: {recipe}")
     t0 = time.perf_counter()
-    history = fit(model, FashionLoader(train_set, recipe.batch_size, shuffle=True),
+    history = fit(model, _loader(train_set, recipe.batch_size, world, shuffle=True),
                   recipe.epochs, optimizer, scheduler=scheduler,
-                  val_loader=FashionLoader(val, 64), device=device, amp=recipe.amp,
+                  val_loader=_loader(val, 64 * world.size, world, even=False),
+                  device=device, amp=recipe.amp,
                   channels_last=recipe.channels_last, checkpoint=out / f"{name}.ckpt",
                   resume=resume, loss_fn=loss_fn, progress=progress,
                   callback=lambda e, h: _log(log, f"{name} " + h.line(-1, recipe.epochs)))
     seconds = time.perf_counter() - t0
     test = _subset(test_set, recipe.test_items)
-    top1, _ = evaluate(model, FashionLoader(test, 64), device, recipe.amp, recipe.channels_last)
+    top1, _ = evaluate(model, _loader(test, 64 * world.size, world, even=False), device,
+                       recipe.amp, recipe.channels_last)
     model = model.cpu().float().to(memory_format=torch.contiguous_format).eval()
     if walled and not wall_is_exact(model):
         raise RuntimeError("The wall leaked during training; this is a bug, please report it.")
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    validate.atomic_save(validate.sealed(state), out / f"{name}.pt")
+    if world.main:
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        validate.atomic_save(validate.sealed(state), out / f"{name}.pt")
     record = {"name": name, "recipe": asdict(recipe), "history": history.to_dict(),
               "step_losses": steps, "test_top1": top1, "test_items": len(test.y),
               "train_seconds": seconds, "device": str(resolve_device(device)),
+              "processes": world.size,
               "threads": torch.get_num_threads()}
     _log(log, f"{name}: test top-1 {100 * top1:.2f}% on {len(test.y)} items, "
               f"{history.images_per_s[-1]:.1f} img/s, {seconds:.0f} s in all")
     return record
+
+
+def _loader(items, batch_size: int, world, shuffle: bool = False,
+            even: bool = True) -> TensorLoader:
+    """Batches ``(to_vgg_input(x), y)`` of this rank's share of ``items``, upsampled batch by
+    batch (the whole set at 224 x 224 would not fit in memory)."""
+    return TensorLoader(items.x, items.y, batch_size, shuffle=shuffle, world=world, even=even,
+                        transform=lambda x, y: (to_vgg_input(x), y))
 
 
 def _subset(items, n: int):
@@ -176,7 +194,8 @@ def train_pair(out, recipe: FashionRecipe = RECIPE, resume: bool = False, device
     for name in which:
         records[name] = train_one(name == "walled", out, recipe, resume, device,
                                   out / "train_log.txt", progress)
-        path.write_text(json.dumps(records, indent=1))
+        if distributed.current().main:
+            validate.atomic_write_text(path, json.dumps(records, indent=1))
     return records
 
 
@@ -185,7 +204,7 @@ def load_trained(walled: bool = True, folder=None) -> MaskedVGG:
     ``torch.load(weights_only=True)`` and checked against the SHA-256 stored with it."""
     folder = Path(folder) if folder is not None else ASSETS
     name = "walled" if walled else "unwalled"
-    fix = "re-create it with `python -m camwalls_lib.training.fashion_vgg --out FOLDER`"
+    fix = "re-create it with `python -m camwalls_lib.experiments.fashion_vgg --out FOLDER`"
     path, what = folder / f"{name}.pt", f"trained {name} VGG"
     state = validate.unsealed(validate.load_tensors(path, what, fix), path, what, fix)
     record = json.loads((folder / "record.json").read_text())[name]
@@ -197,23 +216,30 @@ def load_trained(walled: bool = True, folder=None) -> MaskedVGG:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m camwalls_lib.training.fashion_vgg",
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.fashion_vgg",
                                 description="Train the masked VGG16 and its unwalled twin on "
                                             "Fashion-MNIST at 224 x 224.")
     p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints")
     p.add_argument("--train", type=int, default=RECIPE.train_items, help="training items")
     p.add_argument("--test", type=int, default=RECIPE.test_items, help="test items")
+    p.add_argument("--val", type=int, default=RECIPE.val_items,
+                   help="test items evaluated after every epoch")
     p.add_argument("--epochs", type=int, default=RECIPE.epochs)
     p.add_argument("--width", type=float, default=RECIPE.width)
     p.add_argument("--lr", type=float, default=RECIPE.lr)
     p.add_argument("--only", choices=["walled", "unwalled"], help="train one network only")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     a = p.parse_args(argv)
-    recipe = replace(RECIPE, train_items=a.train, test_items=a.test, epochs=a.epochs,
+    recipe = replace(RECIPE, train_items=a.train, test_items=a.test, val_items=a.val,
+                     epochs=a.epochs,
                      width=a.width, lr=a.lr)
     which = (a.only,) if a.only else ("walled", "unwalled")
-    train_pair(a.out, recipe, a.resume, a.device, which)
+    _, device = distributed.setup(a.device)     # torchrun: join its process group
+    try:
+        train_pair(a.out, recipe, a.resume, device, which)
+    finally:
+        distributed.teardown()
     return 0
 
 

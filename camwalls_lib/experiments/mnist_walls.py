@@ -26,28 +26,32 @@ run. The GPU and other PyTorch versions were not compared here and are assumed t
 All four are part of the cache key, so a cached model is only reused where it would have been
 trained to the same bits. The cache file is written atomically and holds a
 SHA-256 of its weights; a damaged or truncated one is retrained with a one-line notice.
+
+Command line: ``python -m camwalls_lib.experiments.mnist_walls [--variant deep] [--no-wall]``,
+or the same under ``torchrun --nproc_per_node=N -m ...`` (N processes share each batch; the
+number of processes is then part of the cache key, since it changes the bits).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .. import validate
+from .. import distributed, validate
 from ..data.mnist import load_mnist
 from ..helpers import cache_dir, cached_file, eval_mode, resolve_device
 from ..networks.models import ToyCNN
 from ..walls import Wall
-from .batches import TensorLoader
-from .checkpoint import History
-from .loop import evaluate, fit
+from ..training import History, TensorLoader, evaluate, fit
 
 __all__ = ["VARIANTS", "Trained", "make_model", "default_wall", "train_walled_mnist",
            "load_split", "randomize_dead_zone", "invariance_gap"]
@@ -94,7 +98,8 @@ def make_model(variant: str = "toy", wall: Wall | None | str = "lower third") ->
 @dataclass
 class Trained:
     """A trained model (a :class:`~camwalls_lib.networks.models.ToyCNN` here, a
-    :class:`~camwalls_lib.vit.WalledViT` in :mod:`camwalls_lib.vit`) and how it was obtained.
+    :class:`~camwalls_lib.networks.vit.WalledViT` of :mod:`camwalls_lib.experiments.vit_walls`)
+    and how it was obtained.
 
     ``accuracy``: top-1 on the official 10,000 MNIST test images; ``seconds``: training
     time when it was trained (also reported when loaded from the cache, with
@@ -167,9 +172,12 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
     epochs = max(1, math.ceil(images / n_train))
     source = train.source + (f"; first {n_train:,} used" if n_train < len(train) else "")
     device = resolve_device(device)
+    world = distributed.current()
     config = {"variant": variant, "arch": VARIANTS[variant], "wall": _wall_key(model.wall),
               "seed": seed, "epochs": epochs, "n_train": n_train, "shift": shift,
               "train_source_full": train.full, **RECIPE, **bits_key(device)}
+    if world.size > 1:             # several processes add the gradients in another order
+        config["processes"] = world.size
     key = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     name = f"mnist/{variant}-{'walled' if model.wall else 'open'}-{key}.pt"
     path, found = cache_dir() / name, cached_file(name)
@@ -183,7 +191,7 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
     x, y = train.tensors()
     x, y = x[:n_train], y[:n_train]
     loader = TensorLoader(x, y, RECIPE["batch_size"], shuffle=True,
-                          transform=_shift(shift) if shift else None)
+                          transform=_shift(shift) if shift else None, world=world)
     optimizer = torch.optim.Adam(model.parameters(), lr=RECIPE["lr"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, RECIPE["lr"],
                                                     total_steps=epochs * len(loader))
@@ -192,12 +200,15 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
                   progress=progress, scheduler_step="batch")
     seconds = time.perf_counter() - start
     xt, yt = test.tensors()
-    accuracy, _ = evaluate(model, TensorLoader(xt, yt, 1000), device=device)
+    accuracy, _ = evaluate(model, TensorLoader(xt, yt, 1000 * world.size, world=world,
+                                               even=False), device=device)
     model.cpu().eval()
-    if cache:
+    if cache and world.main:
         state = model.state_dict()
-        validate.atomic_save({**validate.sealed(state), "accuracy": accuracy, "seconds": seconds, "source": source,
-                              "history": history.to_dict(), "config": json.dumps(config)}, path)
+        validate.atomic_save({**validate.sealed(state), "accuracy": accuracy, "seconds": seconds,
+                              "source": source, "history": history.to_dict(),
+                              "config": json.dumps(config)}, path)
+    distributed.barrier()                  # the cache file exists before any rank goes on
     return Trained(model, accuracy, seconds, source, False, config, history, path)
 
 
@@ -247,3 +258,26 @@ def invariance_gap(model, x: torch.Tensor, zone: torch.Tensor, trials: int = 3) 
         ref = model(x)
         return max(float((model(randomize_dead_zone(x, zone, seed=t)) - ref).abs().max())
                    for t in range(trials))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.mnist_walls",
+                                description="Train (or load from the cache) a walled MNIST CNN.")
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="toy")
+    p.add_argument("--no-wall", action="store_true", help="the unwalled baseline")
+    p.add_argument("--images", type=int, help=f"training images seen ({RECIPE['images']:,})")
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    a = p.parse_args(argv)
+    world, device = distributed.setup(a.device)        # torchrun: join its process group
+    try:
+        trained = train_walled_mnist(None if a.no_wall else "lower third", a.variant,
+                                     images=a.images, device=device, progress=world.main)
+    finally:
+        distributed.teardown()
+    if world.main:
+        print(trained)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

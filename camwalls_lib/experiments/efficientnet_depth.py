@@ -11,12 +11,18 @@ weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
 
 import torch
 
+from .. import distributed, validate
+from ..data.photos import mixed_composites, offline_photos, same_photo_composites
 from ..walls import Wall, dead_rows, dead_zone
-from .efficientnet import STRIDE, WalledEfficientNet, load_efficientnet_lite0
+from ..metrics.leak import leak_table
+from ..networks.efficientnet import STRIDE, WalledEfficientNet, load_efficientnet_lite0, top_k
 
 __all__ = ["WallGeometry", "smallest_wall", "depth_sweep", "DepthLeak", "depth_leak"]
 
@@ -86,9 +92,6 @@ def depth_leak(geometry: WallGeometry, x: torch.Tensor, methods=("gradcam", "hir
     """Wall block ``geometry.block`` of the pretrained EfficientNet-Lite0 with
     ``geometry.wall_rows`` rows and measure the leak of ``methods`` on ``x [N, 3, S, S]`` (in
     [0, 1], ``S = geometry.size``), each map explaining the walled network's prediction."""
-    from ..metrics.leak import leak_table
-    from .efficientnet import top_k
-
     if geometry.wall_rows is None:
         raise ValueError(f"No wall leaves a dead zone at block {geometry.block}, {geometry.size} px.")
     if x.shape[-1] != geometry.size:
@@ -105,19 +108,15 @@ def depth_leak(geometry: WallGeometry, x: torch.Tensor, methods=("gradcam", "hir
 
 
 def main(argv=None) -> int:
-    """``python -m camwalls_lib.networks.efficientnet_depth OUT.json [--size 448]``: the geometry sweep
-    and, at ``--size``, the leak of GradCAM and HiResCAM for the stride-8 wall (block 5) and
-    the deeper ones (blocks 8 and 11) on the offline photo composites."""
-    import argparse
-    import json
-    from dataclasses import asdict
-
-    from ..data.photos import mixed_composites, offline_photos, same_photo_composites
-
-    p = argparse.ArgumentParser(prog="python -m camwalls_lib.networks.efficientnet_depth")
+    """``python -m camwalls_lib.experiments.efficientnet_depth OUT.json [--size 448]``: the
+    geometry sweep and, at ``--size``, the leak of GradCAM and HiResCAM for the stride-8 wall
+    (block 5) and the deeper ones (blocks 8 and 11) on the offline photo composites. Under
+    torchrun the composites are shared among the processes; rank 0 prints and writes."""
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.efficientnet_depth")
     p.add_argument("out")
     p.add_argument("--size", type=int, default=448)
     a = p.parse_args(argv)
+    world, _ = distributed.setup("cpu")
     result = {"sweep": [asdict(g) for g in depth_sweep()], "leak": {}}
     photos = offline_photos(a.size)
     for block in (5, 8, 11):
@@ -128,13 +127,14 @@ def main(argv=None) -> int:
         for name, x in sets.items():
             r = depth_leak(g, x)
             result["leak"][f"{block}-{name}"] = {**asdict(r), "n": len(x)}
-            print(block, name, r.mu, f"uniform {r.uniform:.1f}", f"agreement {r.agreement:.2f}")
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=1)
+            if world.main:
+                print(block, name, r.mu, f"uniform {r.uniform:.1f}",
+                      f"agreement {r.agreement:.2f}")
+    if world.main:
+        validate.atomic_write_text(a.out, json.dumps(result, indent=1))
+    distributed.teardown()
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main())

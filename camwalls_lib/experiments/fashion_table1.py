@@ -6,14 +6,17 @@ network cannot see the lower part, so its logits on a composite are those on the
 bit for bit (:func:`same_logits`); any saliency in rows 170..223 is mass on pixels that played
 no role.
 
-- :func:`same_class_stackmix` -- the composites (a :class:`~camwalls_lib.stackmix.StackSet`).
+- :func:`same_class_stackmix` -- the composites (a :class:`~camwalls_lib.data.stackmix.StackSet`).
 - :func:`compute_table1` -- ``mu`` of every method of the library on them: the gradient /
   activation methods on all composites, the perturbation methods (ScoreCAM, AblationCAM,
   Opti-CAM, Poly-CAM) on the first ``n_perturbation`` (each costs tens to hundreds of
   forward passes per image).
 - :func:`load_table1` -- the shipped result (two CSVs written by :meth:`LeakTable.to_csv`,
   checksummed), :func:`summary` -- ``{method: (mean, sd, n)}`` in ``mu x 100``.
-- Command line: ``python -m camwalls_lib.metrics.fashion_table1 --weights DIR --n 512 --n-perturbation 64``.
+- Command line: ``python -m camwalls_lib.experiments.fashion_table1 --weights DIR --n 512
+  --n-perturbation 64``; under ``torchrun --nproc_per_node=N -m ...`` the composites are
+  shared among N processes (:func:`~camwalls_lib.metrics.leak.leak_table`), the table is the
+  same, and rank 0 writes it.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from pathlib import Path
 
 import torch
 
+from .. import distributed, validate
 from ..data.fashion import CLASSES, load_fashion, normalize, upsample
 from ..data.stackmix import SPLIT_ROW, StackSet
 from ..walls import dead_zone
-from .leak import LeakTable, leak_table
+from ..metrics.leak import LeakTable, leak_table
+from .fashion_vgg import ASSETS, load_trained
 
 __all__ = ["GRADIENT_METHODS", "PERTURBATION_METHODS", "same_class_stackmix", "same_logits",
            "compute_table1", "load_table1", "summary", "uniform_mu", "main"]
@@ -120,28 +125,32 @@ def summary(tables: dict[str, LeakTable]) -> dict[str, tuple[float, float, int]]
 
 
 def main(argv=None) -> int:
-    from ..training.fashion_vgg import ASSETS, load_trained
-
-    p = argparse.ArgumentParser(prog="python -m camwalls_lib.metrics.fashion_table1",
+    p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.fashion_table1",
                                 description="Table 1 on the Fashion-MNIST masked VGG16.")
     p.add_argument("--weights", default=str(ASSETS), help="folder with walled.pt, record.json")
     p.add_argument("--out", help="folder for the CSVs and table1.json (default: --weights)")
-    p.add_argument("--n", type=int, default=512, help="composites (gradient methods)")
-    p.add_argument("--n-perturbation", type=int, default=64)
+    # the long names work under torchrun, whose parser rejects --n as an ambiguous prefix
+    p.add_argument("--n", "--composites", dest="n", type=int, default=512,
+                   help="composites (gradient methods)")
+    p.add_argument("--n-perturbation", "--perturbation-composites", dest="n_perturbation",
+                   type=int, default=64, help="composites (perturbation methods)")
     a = p.parse_args(argv)
     out = Path(a.out or a.weights)
+    world, _ = distributed.setup("cpu")
     model = load_trained(True, a.weights)
     test = load_fashion("test")
     stack = same_class_stackmix(test, a.n)
     if not same_logits(model, stack, test):
         raise RuntimeError("The walled network's logits depend on the dead zone: a bug.")
-    tables = compute_table1(model, stack, a.n_perturbation, out, progress=True)
+    tables = compute_table1(model, stack, a.n_perturbation, out, progress=world.main)
     result = {"summary": summary(tables), "uniform": 100 * uniform_mu(),
               "seconds": {m: s for t in tables.values() for m, s in t.seconds.items()},
               "source": stack.source, "classes": CLASSES}
-    (out / "table1.json").write_text(json.dumps(result, indent=1))
-    for m, (mean, sd, n) in result["summary"].items():
-        print(f"{m:12s} {mean:6.1f} ± {sd:5.1f}  (n={n})")
+    if world.main:
+        validate.atomic_write_text(out / "table1.json", json.dumps(result, indent=1))
+        for m, (mean, sd, n) in result["summary"].items():
+            print(f"{m:12s} {mean:6.1f} ± {sd:5.1f}  (n={n})")
+    distributed.teardown()
     return 0
 
 

@@ -5,8 +5,10 @@
   ImageNet-style set such as Imagenette) and a CPU smoke configuration, all on top of
   :func:`camwalls_lib.training.fit` (mixed precision, checkpoints, exact resume); the result
   is saved in the authors' layout (:func:`camwalls_lib.networks.vgg.save_paper_vgg`).
-- Command line: ``python -m camwalls_lib.training.vgg train --data DIR --recipe
-  paper|colab|cpu-smoke --out DIR [--resume]``.
+- Command line: ``python -m camwalls_lib.experiments.imagenet_vgg train --data DIR --recipe
+  paper|colab|cpu-smoke --out DIR [--resume]``; under ``torchrun --nproc_per_node=N -m ...``
+  the same command trains on N processes (GPUs): the recipe's batch is the global batch,
+  ``num_workers`` loading workers per process, rank 0 writes every file.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .. import distributed, validate
 from ..data.stackmix import IMAGENET_MEAN, IMAGENET_STD, class_folders
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..networks.vgg import save_paper_vgg
-from .loop import fit
+from ..training import fit
 
 __all__ = ["Recipe", "RECIPES", "build_model", "image_folder", "loaders", "train",
            "make_synthetic_folder", "PAPER_ACCURACY", "main"]
@@ -138,8 +141,13 @@ def image_folder(root, train: bool, size: int = 224):
     return _Folder(str(root), transform=transform)
 
 
-def loaders(data, recipe: Recipe):
-    """``(train_loader, val_loader or None, num_classes)`` for ``data/train`` and ``data/val``."""
+def loaders(data, recipe: Recipe, world: distributed.World | None = None, seed: int = 0):
+    """``(train_loader, val_loader or None, num_classes)`` for ``data/train`` and ``data/val``:
+    this rank's share of them (``world``: default the current process group, size 1 without
+    torchrun). Training: a ``DistributedSampler`` (shuffled by ``seed`` + the epoch, which
+    :func:`fit` sets), ``recipe.batch_size / world.size`` images per rank and step,
+    ``recipe.num_workers`` loading workers per rank. Validation: every ``world.size``-th image
+    from ``world.rank`` on, each image on exactly one rank."""
     data = Path(data)
     if not data.is_dir():
         raise FileNotFoundError(
@@ -152,14 +160,24 @@ def loaders(data, recipe: Recipe):
     val_set = (image_folder(data / "val", train=False, size=recipe.input_size)
                if (data / "val").is_dir() else None)
     num_classes = max(train_set.class_to_idx.values()) + 1
+    world = world or distributed.current()
+    if recipe.batch_size % world.size:
+        raise ValueError(f"batch_size={recipe.batch_size} is the global batch: it must be a "
+                         f"multiple of the {world.size} processes (--batch-size).")
     pin = torch.cuda.is_available()
-    common = dict(batch_size=recipe.batch_size, num_workers=recipe.num_workers, pin_memory=pin,
-                  persistent_workers=recipe.num_workers > 0)
-    # No private generator: shuffling and augmentation draw from torch's global generator,
-    # which train.fit checkpoints, so a resumed run sees exactly the same batches.
-    train_loader = torch.utils.data.DataLoader(train_set, shuffle=True, drop_last=True, **common)
-    val_loader = (torch.utils.data.DataLoader(val_set, shuffle=False, **common)
-                  if val_set is not None else None)
+    common = dict(batch_size=recipe.batch_size // world.size, num_workers=recipe.num_workers,
+                  pin_memory=pin, persistent_workers=recipe.num_workers > 0)
+    # The sampler's order depends on seed + epoch only; augmentation draws from torch's global
+    # generator, which fit makes the same on every rank and checkpoints, so a resumed run
+    # sees exactly the same batches.
+    sampler = torch.utils.data.DistributedSampler(train_set, world.size, world.rank,
+                                                  shuffle=True, seed=seed, drop_last=True)
+    train_loader = torch.utils.data.DataLoader(train_set, sampler=sampler, drop_last=True,
+                                               **common)
+    val_loader = None
+    if val_set is not None:
+        share = torch.utils.data.Subset(val_set, range(world.rank, len(val_set), world.size))
+        val_loader = torch.utils.data.DataLoader(share, shuffle=False, **common)
     return train_loader, val_loader, num_classes
 
 
@@ -211,7 +229,8 @@ def train(recipe: str | Recipe, data, out, resume: bool = False, device=None,
     recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
     recipe = replace(recipe, **overrides)
     torch.manual_seed(seed)
-    train_loader, val_loader, num_classes = loaders(data, recipe)
+    world = distributed.current()
+    train_loader, val_loader, num_classes = loaders(data, recipe, world, seed)
     model = build_model(recipe, num_classes)
     pretrained = _pretrained_names(model) if recipe.pretrained else set()
     groups = [{"params": [p for n, p in model.named_parameters() if n not in pretrained]}]
@@ -223,6 +242,7 @@ def train(recipe: str | Recipe, data, out, resume: bool = False, device=None,
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    progress = progress and world.main
     if progress:
         print(f"recipe {recipe.name}: {recipe.note}\n{len(train_loader.dataset)} training images, "
               f"{num_classes} classes, width {recipe.width:g}, input {recipe.input_size}")
@@ -232,8 +252,10 @@ def train(recipe: str | Recipe, data, out, resume: bool = False, device=None,
                   resume=resume, max_steps_per_epoch=recipe.max_steps_per_epoch,
                   progress=progress)
     model = model.cpu().float().to(memory_format=torch.contiguous_format).eval()
-    save_paper_vgg(model, out / "masked_vgg.pt")
-    (out / "recipe.txt").write_text("\n".join(f"{k} = {v!r}" for k, v in asdict(recipe).items()))
+    if world.main:
+        save_paper_vgg(model, out / "masked_vgg.pt")
+        validate.atomic_write_text(out / "recipe.txt", "\n".join(
+            f"{k} = {v!r}" for k, v in asdict(recipe).items()))
     return model, history
 
 
@@ -242,7 +264,7 @@ def train(recipe: str | Recipe, data, out, resume: bool = False, device=None,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m camwalls_lib.training.vgg",
+        prog="python -m camwalls_lib.experiments.imagenet_vgg",
         description="Train the paper's masked VGG16 ([VGG]) with a recipe.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train (or resume) a masked VGG16")
@@ -263,13 +285,19 @@ def main(argv=None) -> int:
                      "DATA/val/<class>/ with images).")
     if args.resume and not (Path(args.out) / "checkpoint.pt").is_file():
         parser.error(f"--resume: no checkpoint at {Path(args.out) / 'checkpoint.pt'}.")
+    world, device = distributed.setup()          # torchrun: join its process group
     try:
-        _, history = train(args.recipe, args.data, args.out, resume=args.resume, **overrides)
+        train(args.recipe, args.data, args.out, resume=args.resume, device=device,
+              **overrides)
     except KeyboardInterrupt:
-        print(f"\nInterrupted: checkpoint saved in {args.out}; continue with --resume.")
+        if world.main:
+            print(f"\nInterrupted: checkpoint saved in {args.out}; continue with --resume.")
         return 130
-    print(f"done: {Path(args.out) / 'masked_vgg.pt'} (authors' layout; "
-          "export CAMWALLS_VGG_CHECKPOINT to use it in the Table 1 chapter)")
+    finally:
+        distributed.teardown()
+    if world.main:
+        print(f"done: {Path(args.out) / 'masked_vgg.pt'} (authors' layout; "
+              "export CAMWALLS_VGG_CHECKPOINT to use it in the Table 1 chapter)")
     return 0
 
 
