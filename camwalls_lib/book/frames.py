@@ -17,6 +17,7 @@ static explorer of a page without a kernel shows).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -231,8 +232,9 @@ class WallLab:
         for d in digits:
             same = torch.nonzero(self.test.y == self.labels[d]).flatten()
             others = same[same != d]
-            pair = [[d, int(others[0]) if len(others) else d]]
-            images.append(stack_digits(self.test, zone, pairs=pair).x)
+            pair = [d, int(others[0]) if len(others) else d]
+            two = dataclasses.replace(self.test, x=self.test.x[pair], y=self.test.y[pair])
+            images.append(stack_digits(two, zone, pairs=[[0, 1]]).x)
         return torch.cat(images)
 
     # ------------------------------------------------------------------ every frame at once
