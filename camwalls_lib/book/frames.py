@@ -4,21 +4,22 @@ several CAM methods' maps and their leak ``mu`` -- no display (drawn by :mod:`.e
 Two modes:
 
 - ``"init"``: a Gaussian-initialised network (Theorem 3's setting). Every wall shares the same
-  filters and the same weights in front of it (one seed), so only the wall changes. Instant.
+  filters and the same weights in front of it (one seed), so only the wall changes.
 - ``"trained"``: the book's trained *unwalled* toy CNN
   (:func:`camwalls_lib.experiments.mnist_walls.train_walled_mnist` with ``wall=None``) whose dense layer
   is re-trained with the wall -- a walled model in a few seconds, because only the dense layer
-  learns (on pooled features computed once). Each wall's head is cached on disk; a cached
-  wall answers in milliseconds.
+  learns (on pooled features computed once). Each wall's head is cached on disk.
 
-:meth:`WallLab.update` returns a :class:`Frame`; :meth:`WallLab.frames` one per wall position.
+:meth:`WallLab.update` returns a :class:`Frame`; :meth:`WallLab.sweep` a
+:class:`~.sweep.Sweep`, every frame of a grid of walls for several digits at once (what the
+static explorer of a page without a kernel shows).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -26,13 +27,14 @@ import torch
 from .. import cams, validate
 from ..data.stacked import stack_digits
 from ..helpers import cache_dir, cached_file
-from ..metrics import mu
+from ..metrics import baseline_mu, mu
 from ..networks.models import ToyCNN
 from ..training import TensorLoader, evaluate, fit
 from ..experiments.mnist_walls import VARIANTS, load_split, train_walled_mnist
 from ..walls import Wall, WalledLinear, dead_zone
+from .sweep import MODES, Sweep
 
-__all__ = ["WallLab", "Frame", "band_wall", "DEFAULT_METHODS"]
+__all__ = ["WallLab", "Frame", "Sweep", "band_wall", "DEFAULT_METHODS", "MODES"]
 
 DEFAULT_METHODS = ("gradcam", "gradcam++", "xgradcam", "scorecam", "eigencam", "hirescam")
 
@@ -54,8 +56,8 @@ class Frame:
     """One state of the explorer.
 
     image ``[1, H, W]``, zone bool ``[H, W]``, maps ``{method: [H, W]}`` normalised saliency,
-    mu ``{method: float}``, the digit's label and the model's prediction, the walled model's
-    test accuracy (trained mode; None at initialisation), and the seconds the update took.
+    mu ``{method: float}``, the digit's label and the model's prediction, and the walled
+    model's test accuracy (trained mode; None at initialisation).
     """
 
     wall: Wall
@@ -67,8 +69,12 @@ class Frame:
     prediction: int
     accuracy: float | None
     mode: str
-    seconds: float = 0.0
     notes: dict = field(default_factory=dict)
+
+    @property
+    def baseline(self) -> float:
+        """The mu of a constant map on this dead zone (0 where the wall hides no pixel)."""
+        return baseline_mu(self.zone) if self.zone.any() else 0.0
 
 
 class WallLab:
@@ -195,19 +201,12 @@ class WallLab:
         ``digit``: index into the offered test digits; ``stacked``: add a second digit of
         the same class inside the dead zone (the stacked-digits construction).
         """
-        t0 = time.perf_counter()
         if not 0 <= digit < len(self.labels):
             raise ValueError(f"digit must be in 0..{len(self.labels) - 1}, got {digit}.")
         wall = band_wall(start, height, axis, self.size)
         model = self.model(wall, mode)
-        if wall not in self._zones:                       # depends on the wall only
-            self._zones[wall] = dead_zone(model, (1, 28, 28))
-        zone = self._zones[wall]
-        x = self.digits[digit:digit + 1]
-        if stacked and zone.any() and not zone.all():
-            same = torch.nonzero(self.test.y == self.labels[digit]).flatten()
-            partner = int(same[(same != digit).nonzero()[0]]) if len(same) > 1 else digit
-            x = stack_digits(self.test, zone, pairs=[[digit, partner]]).x
+        zone = self._zone(wall, model)
+        x = self._stacked([digit], zone) if stacked else self.digits[digit:digit + 1]
         with torch.no_grad():
             prediction = int(model(x).argmax(1))
         maps, mus = {}, {}
@@ -215,10 +214,63 @@ class WallLab:
             s = cams.saliency(method, model, x, **self.method_options.get(method, {}))[0]
             maps[method], mus[method] = s, float(mu(s, zone)) if zone.any() else 0.0
         return Frame(wall, x[0], zone, maps, mus, int(self.labels[digit]), prediction,
-                     getattr(model, "accuracy", None), mode, time.perf_counter() - t0)
+                     getattr(model, "accuracy", None), mode)
 
-    # ------------------------------------------------------------------ static frames
-    def frames(self, starts, height: int = 4, axis: str = "rows", digit: int = 0,
-               mode: str = "init", methods=None, stacked: bool = False) -> list[Frame]:
-        """One :class:`Frame` per wall position in ``starts``."""
-        return [self.update(s, height, axis, digit, methods, mode, stacked) for s in starts]
+    def _zone(self, wall: Wall, model) -> torch.Tensor:
+        if wall not in self._zones:                       # depends on the wall only
+            self._zones[wall] = dead_zone(model, (1, 28, 28))
+        return self._zones[wall]
+
+    def _stacked(self, digits, zone: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, H, W]``: each digit with the next test digit of its class drawn into the
+        dead zone (the stacked-digits construction, each digit's own draw, so a frame does not
+        depend on the other digits computed with it); the plain digits where the zone is
+        empty or everything."""
+        if not zone.any() or zone.all():
+            return self.digits[list(digits)]
+        images = []
+        for d in digits:
+            same = torch.nonzero(self.test.y == self.labels[d]).flatten()
+            others = same[same != d]
+            pair = [d, int(others[0]) if len(others) else d]
+            two = dataclasses.replace(self.test, x=self.test.x[pair], y=self.test.y[pair])
+            images.append(stack_digits(two, zone, pairs=[[0, 1]]).x)
+        return torch.cat(images)
+
+    # ------------------------------------------------------------------ every frame at once
+    def sweep(self, heights=(4, 6, 8), digits=(0, 1, 2, 3), modes=MODES,
+              stacked=(False, True), methods=None) -> Sweep:
+        """Every frame of the bands of rows of each height in ``heights`` at every position
+        where the whole band fits, for the test ``digits`` (indices into the offered digits),
+        in each of ``modes``, without and with a second digit in the dead zone: a
+        :class:`Sweep`. One capture per (wall, mode, stacked) serves every method and digit."""
+        methods = tuple(methods or self.methods)
+        digits = list(digits)
+        if not digits or not all(0 <= d < len(self.labels) for d in digits):
+            raise ValueError(f"digits must be indices in 0..{len(self.labels) - 1}, got {digits}.")
+        if any(m not in MODES for m in modes) or not modes:
+            raise ValueError(f"modes must be some of {MODES}, got {modes!r}.")
+        if not heights or not all(isinstance(h, int) and 1 <= h <= self.size for h in heights):
+            raise ValueError(f"heights must be ints in 1..{self.size}, got {heights!r}.")
+        walls = [(h, s) for h in heights for s in range(self.size - h + 1)]
+        out = Sweep(methods, self.labels[digits].clone(), walls, tuple(modes), tuple(stacked))
+        for wall in walls:
+            band = band_wall(wall[1], wall[0], "rows", self.size)
+            zone = self._zone(band, self.model(band, modes[0]))
+            out.zones[wall] = zone
+            out.baselines[wall] = baseline_mu(zone) if zone.any() else 0.0
+            for st in stacked:
+                x = self._stacked(digits, zone) if st else self.digits[digits]
+                out.images[(wall, st)] = x[:, 0]
+                out.ink_mu[(wall, st)] = mu(x[:, 0], zone) if zone.any() else torch.zeros(len(x))
+                for mode in modes:
+                    model = self.model(band, mode)
+                    key = (mode, wall, st)
+                    maps = cams.saliency_many(methods, model, x, method_options=self.method_options)
+                    out.maps[key] = maps
+                    out.mu[key] = {m: mu(s, zone) if zone.any() else torch.zeros(len(x))
+                                   for m, s in maps.items()}
+                    with torch.no_grad():
+                        out.predictions[key] = model(x).argmax(1)
+                    out.accuracy[(mode, wall)] = getattr(model, "accuracy", None)
+        return out
