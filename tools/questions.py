@@ -81,8 +81,10 @@ class Question:
             return [v4.new_raw_cell(config + "\nmanual: true"), v4.new_markdown_cell(head),
                     v4.new_raw_cell("# BEGIN SOLUTION"), v4.new_markdown_cell(self.rubric),
                     v4.new_raw_cell("# END SOLUTION"), v4.new_raw_cell("# END QUESTION")]
-        head += (f"\n\nPut your answer in `{self.answer}` in the cell below, then run the check "
-                 "under it: it says whether the answer is right, with a hint if it is not.")
+        where = (f"Write the function `{self.answer}`" if f"def {self.answer}(" in self.solution
+                 else f"Put your answer in `{self.answer}`")
+        head += (f"\n\n{where} in the cell below, then run the check under it: it says whether "
+                 "the answer is right, with a hint if it is not.")
         return [v4.new_raw_cell(config), v4.new_markdown_cell(head),
                 v4.new_raw_cell("# BEGIN SOLUTION"), v4.new_code_cell(self.solution),
                 v4.new_raw_cell("# END SOLUTION"), v4.new_raw_cell("# BEGIN TESTS"),
