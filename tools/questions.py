@@ -58,6 +58,7 @@ class Question:
     rubric: str                   # the book's solution (Markdown, code fenced)
     answer: str | None = None     # the variable an autograded answer goes into
     solution: str = ""            # the master's answer cell (Otter's solution markers)
+    code: str = ""                # the solution's code (a question graded by hand shows it)
     tests: list[str] = field(default_factory=list)    # test cells, the public one first
 
     @property
@@ -77,9 +78,10 @@ class Question:
         how = "autograded" if self.autograded else "graded by hand"
         head = (f"### Exercise `{self.label}` ({self.level.lower()}, {self.points} "
                 f"point{'s' if self.points > 1 else ''}, {how})\n\n{self.prompt}")
-        if not self.autograded:
+        if not self.autograded:       # a Markdown cell for the argument, a code cell if it computes
+            code = [v4.new_code_cell(f"# BEGIN SOLUTION\n{self.code}\n# END SOLUTION")] * bool(self.code)
             return [v4.new_raw_cell(config + "\nmanual: true"), v4.new_markdown_cell(head),
-                    v4.new_raw_cell("# BEGIN SOLUTION"), v4.new_markdown_cell(self.rubric),
+                    v4.new_raw_cell("# BEGIN SOLUTION"), v4.new_markdown_cell(self.rubric), *code,
                     v4.new_raw_cell("# END SOLUTION"), v4.new_raw_cell("# END QUESTION")]
         where = (f"Write the function `{self.answer}`" if f"def {self.answer}(" in self.solution
                  else f"Put your answer in `{self.answer}`")
@@ -95,8 +97,8 @@ class Question:
 def question(label: str, prompt: str, code: list[str], rubric: str) -> Question:
     """The question of exercise ``label``: autograded when its solution ``code`` calls a check."""
     level = next((lv for lv in POINTS if f"**{lv}" in prompt), "Core")
-    q = Question(label, level, prompt, rubric)
     source = "\n\n".join(code)
+    q = Question(label, level, prompt, rubric, code=source)
     tree = ast.parse(source) if source.strip() else ast.Module(body=[], type_ignores=[])
     found = _grader_call(tree)
     if found is None:
