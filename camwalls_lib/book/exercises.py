@@ -12,6 +12,9 @@ direction. The computational modules never import this one; a chapter calls
   :func:`check_zero_leak_rule`, :func:`check_uniform_mu`, :func:`check_blind_explainers`;
 - the algebra (sympy): :func:`check_cam_score`, :func:`check_softmax_alpha`,
   :func:`check_prop2_l2`, :func:`check_alpha_variance`, :func:`check_cantelli`.
+
+:func:`assert_correct` runs any of them as an autograder's test (the graded assignments of
+``tools/assignments.py``): the verdict line is returned, or raised when the answer is wrong.
 """
 
 from __future__ import annotations
