@@ -62,6 +62,9 @@ def imported_modules(source: str) -> set[str]:
 
 
 TOOLS = {p.stem for p in (REPO / "tools").glob("*.py")}    # tools/ scripts import each other
+# The instructors' tools (assignments from the exercises, grading): they may import the
+# `instructors` extra too, which neither a reader's install nor the library needs.
+INSTRUCTOR_TOOLS = {"assignments", "questions", "grade"}
 
 
 def _third_party(modules: set[str]) -> set[str]:
@@ -69,10 +72,12 @@ def _third_party(modules: set[str]) -> set[str]:
             if m not in sys.stdlib_module_names and m != "camwalls_lib" and m not in TOOLS}
 
 
-def library_imports() -> dict[str, str]:
-    """{module: first file importing it} over ``camwalls_lib/`` and ``tools/``."""
+def library_imports(instructors: bool = False) -> dict[str, str]:
+    """{module: first file importing it} over ``camwalls_lib/`` and ``tools/``; over the
+    instructors' tools alone with ``instructors=True``."""
     found = {}
-    for path in sorted([*(REPO / "camwalls_lib").rglob("*.py"), *(REPO / "tools").glob("*.py")]):
+    tools = [p for p in (REPO / "tools").glob("*.py") if (p.stem in INSTRUCTOR_TOOLS) == instructors]
+    for path in sorted([*([] if instructors else (REPO / "camwalls_lib").rglob("*.py")), *tools]):
         for m in _third_party(imported_modules(path.read_text())):
             found.setdefault(m, str(path.relative_to(REPO)))
     return found
@@ -130,10 +135,17 @@ def _distributions(module: str) -> set[str]:
     return {_canonical(d) for d in dists}
 
 
-@pytest.mark.parametrize("where", ["library", "chapters"])
+def test_instructor_tools_exist():
+    assert INSTRUCTOR_TOOLS <= TOOLS, f"no tools/{sorted(INSTRUCTOR_TOOLS - TOOLS)}.py"
+
+
+@pytest.mark.parametrize("where", ["library", "chapters", "instructors"])
 def test_every_import_is_declared_for_users(where):
-    imports = library_imports() if where == "library" else chapter_imports()
+    imports = {"library": library_imports, "chapters": chapter_imports,
+               "instructors": lambda: library_imports(instructors=True)}[where]()
     declared = declared_for_users()
+    if where == "instructors":
+        declared |= {_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["instructors"]}
     missing = {m: f for m, f in imports.items() if not _distributions(m) & declared}
     assert not missing, (
         "imported but not installed by `pip install -r requirements.txt` (add the distribution "
@@ -143,7 +155,7 @@ def test_every_import_is_declared_for_users(where):
 
 def test_every_declared_package_is_imported():
     used = set()
-    for m in {**library_imports(), **chapter_imports()}:
+    for m in {**library_imports(), **library_imports(instructors=True), **chapter_imports()}:
         used |= _distributions(m)
     declared = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
     for extra in PYPROJECT["project"].get("optional-dependencies", {}).values():

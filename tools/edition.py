@@ -70,6 +70,7 @@ class Removal:
     lines: int = 0       # how many source lines went
     cells: int = 0       # whole cells removed with it (gated form: the cells between start/end)
     code: list[str] = field(default_factory=list)   # the Python it held (see solution_code)
+    text: list[str] = field(default_factory=list)   # what it said, as Markdown (code fenced)
 
     def __str__(self) -> str:
         what = f"{self.kind} {self.label}".strip()
@@ -150,13 +151,16 @@ def _strip_lines(lines: list[str], cell: int, gate: _Gate, removed: list[Removal
                 gate.record.code += _code_blocks(lines[i:end + 1])
             if f is not None and f.directive == "solution-end":
                 gate.record = None
+            else:
+                gate.record.text += lines[i:end + 1]
             i = end + 1
             continue
         if f is None:
             out.append(lines[i])
         elif f.directive == "solution":
-            removed.append(Removal("solution", cell, f.arg, end - i + 1,
-                                   code=_code_blocks(_fence_body(lines, i, end, f))))
+            body = _fence_body(lines, i, end, f)
+            removed.append(Removal("solution", cell, f.arg, end - i + 1, code=_code_blocks(body),
+                                   text=_without_options(body)))
         elif f.directive == "solution-start":
             gate.record = Removal("solution-start/end", cell, f.arg, end - i + 1)
             removed.append(gate.record)
@@ -169,6 +173,14 @@ def _strip_lines(lines: list[str], cell: int, gate: _Gate, removed: list[Removal
                 out.append(lines[end])
         i = end + 1
     return out
+
+
+def _without_options(lines: list[str]) -> list[str]:
+    """A directive's body without its leading option lines (``:class: dropdown``)."""
+    i = 0
+    while i < len(lines) and re.match(r"^\s*:[\w-]+:", lines[i]):
+        i += 1
+    return lines[i:]
 
 
 def _strip_markdown(src: str, cell: int, gate: _Gate, removed: list[Removal]) -> str:
@@ -205,9 +217,10 @@ def strip_solutions(nb, removed: list[Removal] | None = None):
     for index, cell in enumerate(nb.cells):
         src = cell.source if isinstance(cell.source, str) else "".join(cell.source)
         if SOLUTION_TAG in _tags(cell):
+            code = cell.cell_type == "code"
             removed.append(Removal("tagged cell", index, cell.cell_type, len(src.splitlines()),
-                                   code=[src] if cell.cell_type == "code" else _code_blocks(
-                                       src.split("\n"))))
+                                   code=[src] if code else _code_blocks(src.split("\n")),
+                                   text=["```python", src, "```"] if code else src.split("\n")))
             continue
         if cell.cell_type == "markdown":
             was_open = gate.open
@@ -225,6 +238,7 @@ def strip_solutions(nb, removed: list[Removal] | None = None):
             gate.record.cells += 1
             if cell.cell_type == "code":
                 gate.record.code.append(src)
+                gate.record.text += ["```python", src, "```"]
         else:
             cells.append(cell)
     if gate.open:

@@ -33,14 +33,16 @@ def read_answer(expr, allowed: dict, what: str):
     return expr
 
 
-def same_expression(expr, ref, allowed: dict, draw, trials: int = 6) -> tuple[bool, set]:
-    """Compare two expressions at random exact points ``draw(rng) -> {symbol: value}``."""
+def same_expression(expr, ref, allowed: dict, draw, trials: int = 6,
+                    seed: int = 0) -> tuple[bool, set]:
+    """Compare two expressions at ``trials`` random exact points ``draw(rng) -> {symbol: value}``
+    (``seed`` picks the points: an autograder's hidden test uses others than the public one)."""
     names = {s.name for s in allowed.values() if isinstance(s, sp.Symbol)}
     stray = {s for s in expr.free_symbols if s.name not in names}
     if stray:
         return False, stray
     by_name = {s.name: s for s in allowed.values() if isinstance(s, sp.Symbol)}
-    rng = random.Random(0)
+    rng = random.Random(seed)
     for _ in range(trials):
         point = draw(rng)
         student = expr.subs({s: point[by_name[s.name]] for s in expr.free_symbols})

@@ -12,10 +12,15 @@ direction. The computational modules never import this one; a chapter calls
   :func:`check_zero_leak_rule`, :func:`check_uniform_mu`, :func:`check_blind_explainers`;
 - the algebra (sympy): :func:`check_cam_score`, :func:`check_softmax_alpha`,
   :func:`check_prop2_l2`, :func:`check_alpha_variance`, :func:`check_cantelli`.
+
+:func:`assert_correct` runs any of them as an autograder's test (the graded assignments of
+``tools/assignments.py``): the verdict line is returned, or raised when the answer is wrong.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 
 import sympy as sp
@@ -30,7 +35,7 @@ from ..walls import dead_rows, dead_zone
 from .answers import (cam_symbols, prop2_symbols, read_answer, same_expression,
                       softmax_symbols, theorem3_points, theorem3_symbols)
 
-__all__ = ["verdict", "cam_symbols", "softmax_symbols", "prop2_symbols", "theorem3_symbols",
+__all__ = ["verdict", "assert_correct", "cam_symbols", "softmax_symbols", "prop2_symbols", "theorem3_symbols",
            "check_dead_rows", "check_dead_zone_rows", "check_vgg_dead_zone",
            "check_global", "check_trusted_methods", "check_zero_leak_rule", "check_uniform_mu",
            "check_blind_explainers", "check_cam_score", "check_softmax_alpha", "check_prop2_l2",
@@ -45,6 +50,21 @@ def verdict(ok: bool, praise: str, hint: str) -> bool:
     """
     print(("Correct: " + praise) if ok else ("Not yet: " + hint))
     return bool(ok)
+
+
+def assert_correct(check, *args, **kwargs) -> str:
+    """Run the exercise check ``check(*args, **kwargs)`` for an autograder: return its verdict
+    line when the answer is right, raise ``AssertionError`` with that line (the hint) when it is
+    wrong. The assignments' tests (``tools/assignments.py``) call every check through it."""
+    if not callable(check):
+        raise TypeError(f"assert_correct needs an exercise check (e.g. check_dead_rows), got "
+                        f"{type(check).__name__}.")
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        ok = check(*args, **kwargs)
+    line = printed.getvalue().strip()
+    if not ok:
+        raise AssertionError(line or f"{getattr(check, '__name__', 'the check')} says no.")
+    return line
 
 
 # ----------------------------------------------------------------------------- the wall
@@ -162,9 +182,10 @@ def check_blind_explainers(table, answer) -> bool:
 
 # ----------------------------------------------------------------------------- algebra
 
-def check_cam_score(expr, h: int = 2, w: int = 2) -> bool:
+def check_cam_score(expr, h: int = 2, w: int = 2, seed: int = 0) -> bool:
     """Exercise: write the class score ``y_c`` of a GAP (mean) + linear head with bias ``b``
-    in terms of its class activation map ``M`` (symbols from :func:`cam_symbols`)."""
+    in terms of its class activation map ``M`` (symbols from :func:`cam_symbols`). ``seed``
+    picks the random points the answer is compared at (the same for every symbolic check)."""
     S = cam_symbols(h, w)
     allowed = {**{str(s): s for s in S["M"]}, "b": S["b"], "h": S["h"], "w": S["w"]}
     ref = sum(S["M"]) / (S["h"] * S["w"]) + S["b"]
@@ -174,7 +195,7 @@ def check_cam_score(expr, h: int = 2, w: int = 2) -> bool:
         pt = {s: sp.Rational(rng.randint(-50, 50), rng.randint(1, 9)) for s in S["M"]}
         return {**pt, S["b"]: sp.Rational(rng.randint(-20, 20), 7), S["h"]: h, S["w"]: w}
 
-    ok, stray = same_expression(expr, ref, allowed, draw)
+    ok, stray = same_expression(expr, ref, allowed, draw, seed=seed)
     return verdict(ok, "the score is the *mean* of the CAM plus the bias: GAP divides by hw, "
                        "and the bias is not part of any position.",
                    f"unknown symbols {sorted(map(str, stray))}; use cam_symbols()." if stray else
@@ -182,7 +203,7 @@ def check_cam_score(expr, h: int = 2, w: int = 2) -> bool:
                    "forget the bias b.")
 
 
-def check_softmax_alpha(expr, K: int = 3) -> bool:
+def check_softmax_alpha(expr, K: int = 3, seed: int = 0) -> bool:
     """Exercise: GradCAM's ``alpha_v`` for class 1 of a GAP + linear head when one
     differentiates the softmax probability ``p_1`` instead of the score ``y_1`` (symbols from
     :func:`softmax_symbols`)."""
@@ -199,7 +220,7 @@ def check_softmax_alpha(expr, K: int = 3) -> bool:
         pt.update({wj: sp.Rational(rng.randint(-30, 30), 7) for wj in wv})
         return {**pt, S["h"]: 3, S["w_map"]: 5}
 
-    ok, stray = same_expression(expr, ref, allowed, draw)
+    ok, stray = same_expression(expr, ref, allowed, draw, seed=seed)
     return verdict(ok, "dp_1/dy_j = p_1 (1{j=1} - p_j), so alpha_v = p_1 (w_1 - sum_j p_j w_j) "
                        "/ (h w_map): it depends on the input through p, and is not CAM's w_1/Z.",
                    f"unknown symbols {sorted(map(str, stray))}; use softmax_symbols()." if stray
@@ -207,7 +228,8 @@ def check_softmax_alpha(expr, K: int = 3) -> bool:
                         "dy_j/dB^(v)_ab = w_j / (h w_map) for every position.")
 
 
-def check_prop2_l2(expr, d1: int = 2, hp: int = 2, wp: int = 2, k_pool: int = 2) -> bool:
+def check_prop2_l2(expr, d1: int = 2, hp: int = 2, wp: int = 2, k_pool: int = 2,
+                   seed: int = 0) -> bool:
     """Exercise: GradCAM's ``alpha`` for [CNN] with L = 2 (Proposition 2), in the symbols of
     :func:`prop2_symbols`. Checked at random weights and pooled values (with ``h = k' h'``)."""
     S = prop2_symbols(d1, hp, wp)
@@ -224,7 +246,7 @@ def check_prop2_l2(expr, d1: int = 2, hp: int = 2, wp: int = 2, k_pool: int = 2)
         pt.update({c: sp.Rational(rng.randint(0, 40), rng.randint(1, 9)) for c in C})
         return {**pt, S["h"]: k_pool * hp, S["w"]: k_pool * wp}
 
-    ok, stray = same_expression(expr, ref, allowed, draw, trials=12)
+    ok, stray = same_expression(expr, ref, allowed, draw, trials=12, seed=seed)
     return verdict(ok, "alpha = (1/hw) sum_p sum_i 1{a1_i > 0} W1[i, p] W2[i]: every active "
                        "path from a pooled position to the score, averaged over the h*w "
                        "positions of B.",
@@ -234,28 +256,29 @@ def check_prop2_l2(expr, d1: int = 2, hp: int = 2, wp: int = 2, k_pool: int = 2)
                         "and divide by h*w (the size of B, not of C).")
 
 
-def _theorem3_check(expr, ref, what):
+def _theorem3_check(expr, ref, what, seed):
     allowed = theorem3_symbols()
-    return same_expression(read_answer(expr, allowed, what), ref, allowed, theorem3_points)
+    return same_expression(read_answer(expr, allowed, what), ref, allowed, theorem3_points,
+                           seed=seed)
 
 
-def check_alpha_variance(expr) -> bool:
+def check_alpha_variance(expr, seed: int = 0) -> bool:
     """Exercise: ``Var(alpha_q)`` in Theorem 3's setting (symbols of :func:`theorem3_symbols`)."""
     S = theorem3_symbols()
     ref = S["tau"]**2 * S["hprime"] * S["wprime"] / (2 * S["h"]**2 * S["w"]**2)
-    ok, stray = _theorem3_check(expr, ref, "Your variance")
+    ok, stray = _theorem3_check(expr, ref, "Your variance", seed)
     return verdict(ok, "h'w'/2 visible weights, each of variance tau^2, summed and divided by hw.",
                    f"unknown symbols {sorted(map(str, stray))}; use theorem3_symbols()." if stray
                    else "alpha_q = (1/hw) sum_p W_p^(q); only the upper half of the h'w' weights "
                         "is non-zero; variances of independent terms add.")
 
 
-def check_cantelli(expr) -> bool:
+def check_cantelli(expr, seed: int = 0) -> bool:
     """Exercise: the lower bound on ``P(Y >= E[Y]/2)`` given by Cantelli's one-sided
     inequality instead of Chebyshev's, as a function of ``V``."""
     S = theorem3_symbols()
     ref = S["V"] / (S["V"] + 20)
-    ok, stray = _theorem3_check(expr, ref, "Your probability bound")
+    ok, stray = _theorem3_check(expr, ref, "Your probability bound", seed)
     return verdict(ok, "Cantelli: P(Y - EY <= -t) <= Var/(Var + t^2) = 20/(V + 20), so the "
                        "probability is at least V/(V + 20) -- positive for every V.",
                    f"unknown symbols {sorted(map(str, stray))}; use theorem3_symbols()." if stray
