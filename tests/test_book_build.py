@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,18 +95,27 @@ def test_chapters_are_notebooks_in_book_dir():
 @pytest.mark.parametrize("entry", CHAPTERS)
 def test_first_code_cell_installs_the_library_when_missing(entry):
     """The convention of book/_templates/first_cell.py: no-op if camwalls_lib imports,
-    otherwise %pip install from the repository named in _config.yml."""
+    otherwise pip installs the library with the extra of the chapter's group
+    ([tool.camwalls.chapter-extras] in pyproject.toml) from the repository named in _config.yml."""
     url = _config()["repository"]["url"].rstrip("/")
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    groups = {n: extra for extra, numbers in pyproject["tool"]["camwalls"]["chapter-extras"].items()
+              for n in numbers}
+    stem = _source(entry).stem
+    extra = groups.get(stem.split("_")[0])
+    assert extra in pyproject["project"]["optional-dependencies"], (
+        f"{entry}: add its number to a group of [tool.camwalls.chapter-extras] in pyproject.toml")
     nb = nbformat.read(_source(entry), as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, f"{entry}: no code cell"
     first = code[0].source
     template = (BOOK_DIR / "_templates" / "first_cell.py").read_text().rstrip("\n")
-    assert first.rstrip("\n") == template, (
-        f"{entry}: the first code cell must be exactly book/_templates/first_cell.py")
+    assert first.rstrip("\n") == template.replace("ch-GROUP", extra), (
+        f"{entry}: the first code cell must be book/_templates/first_cell.py with ch-GROUP "
+        f"replaced by {extra}")
     assert "camwalls_lib" in first, f"{entry}: the first code cell must check camwalls_lib is importable"
-    assert re.search(r"%pip install .*git\+" + re.escape(url), first), (
-        f"{entry}: the first code cell must `%pip install \"camwalls @ git+{url}\"` "
+    assert f'"camwalls[{extra}] @ git+{url}"' in first, (
+        f"{entry}: the first code cell must pip install \"camwalls[{extra}] @ git+{url}\" "
         "(see book/_templates/first_cell.py)")
 
 

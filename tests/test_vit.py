@@ -231,3 +231,6 @@ def test_leak_table_takes_one_target_or_one_per_image():
     other = ve.leak_table(model, x, zone, methods=["gradcam"], target=4)
     assert not torch.allclose(one.mu["GradCAM"], other.mu["GradCAM"])
     assert "| GradCAM |" in ve.leak_markdown({"patch": one})
+    table = ve.leak_markdown({"patch": one}, baseline=0.535)
+    assert "exactly 0 on every image, patch |" in table.splitlines()[0]
+    assert table.splitlines()[-1] == "| a constant map | 53.5 | no |"

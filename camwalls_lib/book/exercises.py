@@ -157,7 +157,8 @@ def check_uniform_mu(answer) -> bool:
     value = float(answer) / (100 if float(answer) > 1 else 1)
     return verdict(abs(value - truth) < 5e-3,
                    f"mu = sqrt(54 * 224 / (224 * 224)) = sqrt(54/224) = {truth:.3f}: a map that "
-                   "ignores the image puts 49 % of its norm in the dead zone.",
+                   "ignores the image already scores this; its square, 24 %, is the dead zone's "
+                   "share of the map's energy (and of its pixels).",
                    "mu is a ratio of l2 norms: count the pixels in the dead zone and in the "
                    "image; a constant c cancels.")
 

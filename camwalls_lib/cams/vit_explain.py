@@ -187,18 +187,23 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor,
     return table
 
 
-def leak_markdown(tables: dict[str, LeakTable]) -> str:
+def leak_markdown(tables: dict[str, LeakTable], baseline: float | None = None) -> str:
     """A Markdown table of ``mu x 100`` (mean +- sd over images), one column per
     :func:`leak_table` result (keyed by its column title), and a last column saying whether
-    mu was exactly 0 on every image of the first table."""
-    first = next(iter(tables.values()))
+    mu was exactly 0 on every image of the first table (named in the column's title).
+    ``baseline``: optional ``mu`` of a constant map on the same dead zone, added as a last row."""
+    first_title, first = next(iter(tables.items()))
     lines = ["| explainer | " + " | ".join(f"μ × 100, {title}" for title in tables)
-             + " | μ = 0 on every image |", "|---|" + "---|" * (len(tables) + 1)]
+             + f" | μ exactly 0 on every image, {first_title} |",
+             "|---|" + "---|" * (len(tables) + 1)]
     for label in first.mu:
         cells = [f"{100 * float(t.mu[label].mean()):.1f} ± {100 * float(t.mu[label].std()):.1f}"
                  for t in tables.values()]
         zero = "yes" if float(first.mu[label].max()) == 0.0 else "no"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {zero} |")
+    if baseline is not None:
+        lines.append("| a constant map | " + " | ".join(f"{100 * baseline:.1f}" for _ in tables)
+                     + " | no |")
     return "\n".join(lines)
 
 
