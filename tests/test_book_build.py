@@ -545,7 +545,8 @@ OUTPUT_FORBIDDEN = {
     "a dict printed as Python": r"\{\s*(?:'[^'\n]*'|\"[^\"\n]*\"|-?\d[\w.+-]*|\(\d[^)\n]*\))\s*:\s*\S",
     "a list printed as Python": (r"\[(?:\s*(?:-?\d[\d.]*(?:e[+-]?\d+)?|'[^'\n]*'|\"[^\"\n]*\""
                                  r"|True|False|None|\((?:[^()\n]|\([^()\n]*\))*\))\s*,){2,}"),
-    "a raw sympy / Python expression": r"\w\*\*\d|\b[A-Za-z]\w*_\w+\s?\*\s?[A-Za-z(]|\bHeaviside\(|\bsqrt\(",
+    "a raw sympy / Python expression": (r"\w\*\*\d|\b[A-Za-z]\w*_\w+\s?\*\s?[A-Za-z(]|\)\*[A-Za-z(]"
+                                        r"|\bHeaviside\([^)\d]"),
     "μ called a share of the norm (μ is a ratio of norms)": SHARE_OF_NORM,
 }
 
@@ -591,14 +592,15 @@ def test_forbidden_text_patterns_catch_what_they_should():
                  "mu = {'GradCAM': 0.3}", "{1: 0.5, 8: 0.0039, 64: 5.421010862427522e-20}",
                  "{(7, 2): 12}", "['96.4%', '97.0%', '95.1%']", "[0.473, 0.51, 0.6]",
                  "[True, True, True, True]", "[((7, 2), 12), ((9, 4), 8), ((8, 9), 5)]",
-                 "beta_1*c/gamma_1 + beta_2", "tau**2*hprime", "Heaviside(a_1)",
+                 "beta_1*c/gamma_1 + beta_2", "tau**2*hprime", "Heaviside(a_1)", "sqrt(2)*tau/2",
                  "mu (share of the map's l2 norm in the dead zone) = 0.67"]:
         assert _forbidden(text, OUTPUT_FORBIDDEN), text
     for text in ["rows (20, 27)", "4 s-shaped strokes", "μ x 100: 12.1 ± 3.0",
                  "saliency normalised to [0, 1]", "dead zone: input rows 16..27",
                  "| GradCAM | 66.9 ± 5.3 | 65.5 |", "μ = 0.67 (a constant map: 0.65)",
                  "top-1 accuracy 72.5 %", "largest |alpha - closed form|: 1.2e-07",
-                 "predictions unchanged: 100.0 %", "seed 0: Z = 49, ratio 0.5810"]:
+                 "predictions unchanged: 100.0 %", "seed 0: Z = 49, ratio 0.5810",
+                 "g(  8) = 1.8381   sqrt(V/2) = 2.0000", "sympy's Heaviside(0) = 1/2"]:
         assert not _forbidden(text, OUTPUT_FORBIDDEN), text
 
 
