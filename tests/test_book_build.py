@@ -521,6 +521,15 @@ def _content_images(built: Built, entry: str) -> list:
 # benchmarks), no stray object reprs or empty prints. PROSE_* apply to the text a reader reads
 # (code and math removed); OUTPUT_* to what the executed cells printed.
 
+# Words about the machinery that built a page, not about the subject (prose and outputs).
+MACHINE_WORDS = (r"\boffline (?:fallback|subset|copy)\b|\bdevice:\s*(?:cpu|cuda|mps)\b"
+                 r"|\bcach(?:e|es|ed|ing)\b|\bsmoke model\b|\bupdate:\s*\d+\s*ms\b|\.\./shared\b"
+                 r"|\bdelete the (?:file|checkpoint)\b|\bvendored\b|\bwe ask for\b|\btest tolerance")
+# A float printed with all its digits (69.54438018798828), not rounded for a reader.
+UNROUNDED_FLOAT = r"(?<![\w.])-?\d+\.\d{7,}(?:e[+-]?\d+)?"
+# μ is a ratio of norms (μ² is the dead zone's share of the energy), not "a share of the norm".
+SHARE_OF_NORM = r"\bshare of\s+(?:the\s+|a\s+|its\s+)?(?:map's\s+)?(?:(?:ℓ\s?2|l2|ℓ²)\s+)?norm\b"
+
 PROSE_FORBIDDEN = {
     "a repository path (shared/...)": r"\bshared/",
     "a test file or folder": r"\btests/|\btest_\w+\.py\b",
@@ -529,6 +538,9 @@ PROSE_FORBIDDEN = {
     # who will run it there, not a fact about this book's build: it may stay)
     "a timing": r"\bseconds\b|\bmilliseconds?\b|\bhalf a second\b|\bminutes? (?:on|per)\b(?! a Colab)",
     "a build target": r"\btargets?\b(?! (?:class|classes|logit|probability|label|score|network|layer))",
+    "a word about the build machinery (offline fallback, device, cache, ...)": MACHINE_WORDS,
+    "an unrounded float": UNROUNDED_FLOAT,
+    "μ called a share of the norm (μ is a ratio of norms)": SHARE_OF_NORM + r"|%\s+of its\s+(?:map's\s+)?norm\b",
 }
 OUTPUT_FORBIDDEN = {
     "a repository path (shared/...)": r"\bshared/",
@@ -536,6 +548,16 @@ OUTPUT_FORBIDDEN = {
     "an object repr (0x...)": r"\bat 0x[0-9a-fA-F]+|<[\w.]+ object>",
     "an empty dict/list/set printed": r"(?m)(?:^|[:=]\s*)(?:\{\}|\[\]|set\(\))\s*$",
     "a timing": r"(?<![\w.])\d+(?:\.\d+)?\s?(?:s|ms|sec|seconds)\b(?![\w/-])|\bs/image\b|\bseconds\b",
+    "a word about the build machinery (offline fallback, device, cache, ...)": MACHINE_WORDS,
+    "an unrounded float": UNROUNDED_FLOAT,
+    "a tensor repr": r"\btensor\(",
+    "a model repr (print(model))": r"\bSequential\(|\(\w+\): [A-Z]\w*\(",
+    "a dict printed as Python": r"\{\s*(?:'[^'\n]*'|\"[^\"\n]*\"|-?\d[\w.+-]*|\(\d[^)\n]*\))\s*:\s*\S",
+    "a list printed as Python": (r"\[(?:\s*(?:-?\d[\d.]*(?:e[+-]?\d+)?|'[^'\n]*'|\"[^\"\n]*\""
+                                 r"|True|False|None|\((?:[^()\n]|\([^()\n]*\))*\))\s*,){2,}"),
+    "a raw sympy / Python expression": (r"\w\*\*\d|\b[A-Za-z]\w*_\w+\s?\*\s?[A-Za-z(]|\)\*[A-Za-z(]"
+                                        r"|\bHeaviside\([^)\d]"),
+    "μ called a share of the norm (μ is a ratio of norms)": SHARE_OF_NORM,
 }
 
 
@@ -558,15 +580,79 @@ def _markdown_prose(src: str) -> str:
 def test_forbidden_text_patterns_catch_what_they_should():
     for text in ["see shared/papers/x.txt", "tests/test_theorem3.py checks it", "on the 2-core box",
                  "The target is half a second per move", "the targets set for this book",
-                 "a timings table: 3.2 seconds", "that takes a few seconds"]:
+                 "a timings table: 3.2 seconds", "that takes a few seconds",
+                 "trained on the offline fallback", "Fig. 6.1 (offline subset)",
+                 "results are cached on disk", "delete the file to retrain",
+                 "read from ../shared/data", "vendored in book/_static", "the smoke model",
+                 "far below the 10⁻⁵ we ask for", "a change of 69.54438018798828",
+                 "the share of a map's ℓ2 norm that lies there", "the share of a map's    norm",
+                 "puts between 30.7 % and 48.7 % of its map's norm in the dead zone"]:
         assert _forbidden(text, PROSE_FORBIDDEN), text
-    for text in ["the target class", "explain the target logit", "rows 170..223 of the image"]:
+    for text in ["the target class", "explain the target logit", "rows 170..223 of the image",
+                 "trained on 19,690 of MNIST's 60,000 training images", "μ = 0.67 (a constant map: 0.65)",
+                 "μ² is the dead zone's share of the map's energy", "a ratio of norms",
+                 "the device of a wall", "π ≈ 3.14159"]:
         assert not _forbidden(text, PROSE_FORBIDDEN), text
     for text in ["<torch._C.Generator at 0x7f3a2b>", "seconds per method: {}", "empty: []",
-                 "GradCAM  12.3 s", "median 410 ms", "0.52 s/image"]:
+                 "GradCAM  12.3 s", "median 410 ms", "0.52 s/image",
+                 "device: cpu", "training data: offline fallback: the first 19,690 images",
+                 "update: 384 ms", "loaded from the cache", "max |change| = 69.54438018798828",
+                 "0.45730751752853394", "1.7881393432617188e-07", "tensor([0., 0.])",
+                 "ToyCNN(\n  (features): Sequential(\n    (0): Conv2d(1, 64)", "(0): Conv2d(1, 64",
+                 "mu = {'GradCAM': 0.3}", "{1: 0.5, 8: 0.0039, 64: 5.421010862427522e-20}",
+                 "{(7, 2): 12}", "['96.4%', '97.0%', '95.1%']", "[0.473, 0.51, 0.6]",
+                 "[True, True, True, True]", "[((7, 2), 12), ((9, 4), 8), ((8, 9), 5)]",
+                 "beta_1*c/gamma_1 + beta_2", "tau**2*hprime", "Heaviside(a_1)", "sqrt(2)*tau/2",
+                 "mu (share of the map's l2 norm in the dead zone) = 0.67"]:
         assert _forbidden(text, OUTPUT_FORBIDDEN), text
-    for text in ["mu = {'GradCAM': 0.3}", "rows (20, 27)", "4 s-shaped strokes", "μ x 100: 12.1 ± 3.0"]:
+    for text in ["rows (20, 27)", "4 s-shaped strokes", "μ x 100: 12.1 ± 3.0",
+                 "saliency normalised to [0, 1]", "dead zone: input rows 16..27",
+                 "| GradCAM | 66.9 ± 5.3 | 65.5 |", "μ = 0.67 (a constant map: 0.65)",
+                 "top-1 accuracy 72.5 %", "largest |alpha - closed form|: 1.2e-07",
+                 "predictions unchanged: 100.0 %", "seed 0: Z = 49, ratio 0.5810",
+                 "g(  8) = 1.8381   sqrt(V/2) = 2.0000", "sympy's Heaviside(0) = 1/2"]:
         assert not _forbidden(text, OUTPUT_FORBIDDEN), text
+
+
+# Every μ a reader sees is read against the μ of a map that ignores the image: a page that
+# shows μ says "constant map" (mu_text writes "μ = 0.67 (a constant map: 0.65)"; figures put
+# "a constant map: μ=0.65" in the input's title; prose says "a constant map scores ...").
+MU_SHOWN = re.compile(r"μ|\\mu\b")
+BASELINE_SHOWN = re.compile(r"\bconstant[- ]map\b", re.IGNORECASE)
+
+
+def mu_without_baseline(text: str) -> bool:
+    """True when ``text`` (a whole page: prose, math source, outputs, captions, alt texts,
+    figure titles) shows μ but never a constant map's μ beside it."""
+    return bool(MU_SHOWN.search(text)) and not BASELINE_SHOWN.search(text)
+
+
+def test_mu_baseline_check():
+    for text in ["GradCAM: μ = 0.67", r"\(\mu(\Lambda) = \|\Lambda_D\|/\|\Lambda\|\)",
+                 "mu x 100 | μ = 66.9 ± 5.3", "a map that is constant scores μ = 0.65"]:
+        assert mu_without_baseline(text), text
+    for text in ["μ = 0.67 (a constant map: 0.65)", "input (a constant map: μ=0.65) GradCAM μ=0.60",
+                 r"\(\mu\) ... a Constant map already scores 0.65", "no leak metric on this page",
+                 "the mean of a map", "the constant-map row: 49.1"]:
+        assert not mu_without_baseline(text), text
+
+
+def _page_text_for_mu(built: Built, entry: str) -> str:
+    """Everything a reader can see of a page: text (math source included), alt texts and
+    the titles drawn inside figures (their captions and alt texts carry them)."""
+    soup = _soup(_page(built, entry))
+    article = soup.select_one("article") or soup
+    alts = " ".join(img.get("alt", "") for img in article.find_all("img"))
+    return article.get_text(" ") + " " + alts
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("entry", TOC)
+def test_every_page_with_mu_shows_a_constant_map_baseline(built_book, entry):
+    assert not mu_without_baseline(_page_text_for_mu(built_book, entry)), (
+        f"{entry}: the page shows μ but no constant-map baseline; print μ with "
+        "camwalls_lib.book.report.mu_text, or say what a constant map scores "
+        "(camwalls_lib.metrics.baseline_mu)")
 
 
 @pytest.mark.parametrize("entry", TOC)

@@ -70,9 +70,31 @@ def test_dead_zone_is_outlined_on_every_map():
     fig = viz.method_grid(images, maps, zone)
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     for ax in panels:
-        assert ax.collections, f"panel {ax.get_title()!r} has no dead-zone outline"
-        colors = ax.collections[0].get_edgecolor()
-        assert np.allclose(colors[0][:3], viz.DEAD_RED)
+        red = [c for c in ax.collections if len(c.get_edgecolor())
+               and np.allclose(c.get_edgecolor()[0][:3], viz.DEAD_RED)]
+        assert red, f"panel {ax.get_title()!r} has no dead-zone outline"
+
+
+def test_map_over_a_digit_is_opaque_and_the_digit_outlined():
+    """Blending a map over a white digit tints the strokes where the map is 0 (it reads as
+    saliency): over a grey-scale image the map is opaque and the digit a white outline."""
+    images, maps, zone = _maps(n_images=1, n_methods=1)
+    images[0, 0, 5:20, 10:14] = 1.0                       # a stroke to outline
+    fig, ax = plt.subplots()
+    viz.show_saliency(ax, images[0], next(iter(maps.values()))[0], zone)
+    assert [im.get_alpha() for im in ax.images[:1]] == [None], "the map must be opaque"
+    white = [c for c in ax.collections if len(c.get_edgecolor())
+             and np.allclose(c.get_edgecolor()[0][:3], (1, 1, 1))]
+    assert white, "the digit must be outlined in white"
+
+
+def test_grid_with_mus_shows_the_constant_map_baseline():
+    images, maps, zone = _maps(n_images=2, n_methods=2)
+    mus = {k: torch.full((2,), 0.5) for k in maps}
+    fig = viz.method_grid(images, maps, zone, mus=mus)
+    titles = [ax.get_title() for ax in fig.axes]
+    expected = f"a constant map: μ={float(zone.float().mean().sqrt()):.2f}"
+    assert any(expected in t for t in titles), titles
 
 
 def test_map_row_signed_maps_use_the_diverging_scale_with_labelled_colorbars():

@@ -31,3 +31,9 @@ def test_zero_and_matrices_are_typeset_whole():
 def test_bad_terms_per_line_is_an_error():
     with pytest.raises(ValueError, match="terms_per_line"):
         latex_lines("y", a, terms_per_line=0)
+
+
+def test_short_code_names_typeset_as_the_math_they_stand_for():
+    norm_m, V = sp.symbols("norm_m V", positive=True)
+    tex = latex_lines("E", V * norm_m**2 / 2)
+    assert r"\lVert\mathbf m\rVert_2" in tex and "norm" not in tex

@@ -4,7 +4,10 @@ One look for the whole book: saliency maps use :data:`SALIENCY_CMAP` (viridis, p
 uniform, readable in grey and by colour-blind readers), signed maps :data:`SIGNED_CMAP`
 centred on 0, and the dead zone is always drawn by :func:`shade_dead_zone` (tinted red on an
 input, outlined in red on a map). Every saliency figure carries a colourbar saying what its
-colours mean.
+colours mean. A map over a grey-scale digit is drawn opaque, the digit as a thin white
+outline on top: blending the two would tint the digit's strokes lilac where the map is 0,
+which reads as saliency. Wherever μ is printed, :func:`method_grid` prints the μ of a
+constant map beside it (the scale μ is read on).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+from ..metrics import baseline_mu
 
 __all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid", "saliency_colorbar",
            "add_colorbar", "map_row", "SALIENCY_CMAP", "SIGNED_CMAP", "DEAD_RED"]
@@ -68,10 +73,27 @@ def shade_dead_zone(ax, dead_zone: torch.Tensor, alpha: float = 0.35, outline: b
 
 def show_saliency(ax, image: torch.Tensor, saliency: torch.Tensor, dead_zone=None,
                   title: str | None = None, alpha: float = 0.55):
-    """A saliency map ``[H, W]`` (normalised to [0, 1]) over its image, dead zone outlined."""
-    show_image(ax, image, title)
-    ax.imshow(saliency.detach().float().cpu().numpy(), cmap=SALIENCY_CMAP, alpha=alpha,
-              vmin=0, vmax=1)
+    """A saliency map ``[H, W]`` (normalised to [0, 1]) over its image, dead zone outlined.
+
+    Grey-scale image (``[H, W]`` or ``[1, H, W]``): the map opaque, the image's strokes
+    outlined in white (its colours are then exactly the colourbar's). Colour image: the map
+    blended with weight ``alpha`` over a dimmed grey copy of the photo.
+    """
+    arr = _to_numpy_image(image)
+    sal = saliency.detach().float().cpu().numpy()
+    if arr.ndim == 2:
+        ax.imshow(sal, cmap=SALIENCY_CMAP, vmin=0, vmax=1)
+        if arr.max() > arr.min():
+            ax.contour(arr, levels=[0.5], colors="white", linewidths=0.6, alpha=0.8)
+        ax.set_axis_off()
+        if title:
+            ax.set_title(title, fontsize=9)
+    else:
+        ax.imshow(0.5 * arr.mean(-1), cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        if title:
+            ax.set_title(title, fontsize=9)
+        ax.imshow(sal, cmap=SALIENCY_CMAP, alpha=alpha, vmin=0, vmax=1)
     if dead_zone is not None:
         shade_dead_zone(ax, dead_zone, alpha=0.0)
     return ax
@@ -90,11 +112,15 @@ def method_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], dead_zone=N
     """Per image, the input (dead zone in red) then one panel per method, and a colourbar.
 
     ``images [N, C, H, W]``; ``maps[name] [N, H, W]`` normalised saliency maps; ``mus[name]
-    [N]`` optional leak values printed in the titles. ``max_cols`` wraps the panels of one
+    [N]`` optional leak values printed in the titles, with a constant map's μ in the input's
+    title (given ``dead_zone``). ``max_cols`` wraps the panels of one
     image over several rows (many methods stay large enough to read); every panel is then
     titled. Returns the figure.
     """
     N, names = images.shape[0], list(maps)
+    baseline = None
+    if mus is not None and dead_zone is not None:
+        baseline = f"a constant map: μ={baseline_mu(dead_zone):.2f}"
     per_image = len(names) + 1
     cols = min(per_image, max_cols or per_image)
     rows = math.ceil(per_image / cols)
@@ -104,7 +130,8 @@ def method_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], dead_zone=N
     wrapped = rows > 1
     for n in range(N):
         panels = axes[n * rows:(n + 1) * rows].flatten()
-        show_image(panels[0], images[n], "input" if n == 0 or wrapped else None)
+        head = "input" if baseline is None else f"input\n({baseline})"
+        show_image(panels[0], images[n], head if n == 0 or wrapped else None)
         if dead_zone is not None:
             shade_dead_zone(panels[0], dead_zone)
         for ax, name in zip(panels[1:], names):

@@ -15,6 +15,9 @@ import sympy as sp
 
 __all__ = ["latex_lines", "show"]
 
+# Symbols whose plain-text names (kept short for code) typeset badly: norm_m -> norm_{m}.
+SYMBOL_LATEX = {"norm_m": r"\lVert\mathbf m\rVert_2"}
+
 
 def latex_lines(lhs: str, expr, terms_per_line: int = 3) -> str:
     """LaTeX of ``lhs = expr`` in an ``aligned`` block, ``terms_per_line`` terms of a sum per
@@ -23,6 +26,8 @@ def latex_lines(lhs: str, expr, terms_per_line: int = 3) -> str:
     if terms_per_line < 1:
         raise ValueError(f"terms_per_line must be at least 1, got {terms_per_line}")
     expr = sp.sympify(expr)
+    names = {s: SYMBOL_LATEX[s.name] for s in getattr(expr, "free_symbols", ())
+             if s.name in SYMBOL_LATEX}
     terms = sp.Add.make_args(expr) if isinstance(expr, sp.Add) else (expr,)
     lines, current = [], []
     for term in terms:
@@ -34,7 +39,7 @@ def latex_lines(lhs: str, expr, terms_per_line: int = 3) -> str:
         lines.append(current)
     rows = []
     for n, line in enumerate(lines):
-        body = " + ".join(sp.latex(t) for t in line).replace("+ -", "- ")
+        body = " + ".join(sp.latex(t, symbol_names=names) for t in line).replace("+ -", "- ")
         if n == 0:
             rows.append(f"{lhs} &= {body}")
         else:
