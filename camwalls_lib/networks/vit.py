@@ -29,7 +29,8 @@ import math
 import torch
 import torch.nn as nn
 
-from ..helpers import cache_dir, cached_file, resolve_device
+from ..errors import CorruptFile
+from ..helpers import cache_dir, cached_files, resolve_device
 from ..training import TensorLoader, evaluate, fit, load_checkpoint, save_checkpoint
 from ..training.mnist import Trained, load_split
 from ..walls import Wall, attention_mask
@@ -213,9 +214,14 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
               "n_train": n_train, "train_source_full": train.full, **RECIPE}
     key = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     name = f"vit/vit-{'walled' if model.wall else 'open'}-{key}.pt"
-    path, found = cache_dir() / name, cached_file(name)
-    if cache and found.exists():
-        done = load_checkpoint(found, model)
+    path = cache_dir() / name
+    for found in cached_files(name) if cache else []:    # a damaged copy: try the next one
+        try:
+            done = load_checkpoint(found, model)
+        except CorruptFile as e:
+            print(f"Cached model {found.name} is unreadable ({e}); trying the next copy, else "
+                  "training.")
+            continue
         if "accuracy" in done:
             model.eval()
             return Trained(model, done["accuracy"], done["seconds"], done["source"], True,

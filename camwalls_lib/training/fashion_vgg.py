@@ -35,7 +35,7 @@ from .. import validate
 from ..data.fashion import FashionLoader, load_fashion
 from ..helpers import resolve_device
 from ..networks.models import MaskedVGG, masked_vgg16
-from ..walls import wall_is_exact
+from ..walls import require_walled_state, wall_is_exact
 from .loop import evaluate, fit
 
 __all__ = ["FashionRecipe", "RECIPE", "unwalled_vgg16", "build", "train_one", "train_pair",
@@ -182,18 +182,65 @@ def train_pair(out, recipe: FashionRecipe = RECIPE, resume: bool = False, device
 
 def load_trained(walled: bool = True, folder=None) -> MaskedVGG:
     """The trained network (eval mode) from ``folder`` (default: the shipped weights), read with
-    ``torch.load(weights_only=True)`` and checked against the SHA-256 stored with it."""
+    ``torch.load(weights_only=True)`` and checked against the SHA-256 stored with it; the
+    file's own weights behind the wall must be 0 (checked before loading, which would zero
+    them), and ``record.json`` must hold this network's recipe."""
+    walled = validate.boolean(walled, "walled")
     folder = Path(folder) if folder is not None else ASSETS
     name = "walled" if walled else "unwalled"
     fix = "re-create it with `python -m camwalls_lib.training.fashion_vgg --out FOLDER`"
     path, what = folder / f"{name}.pt", f"trained {name} VGG"
     state = validate.unsealed(validate.load_tensors(path, what, fix), path, what, fix)
-    record = json.loads((folder / "record.json").read_text())[name]
-    model = build(walled, FashionRecipe(**record["recipe"]))
-    model.load_state_dict(state)
-    if walled and not wall_is_exact(model):
-        raise RuntimeError(f"{name}.pt has weights behind the wall: not the walled network.")
+    model = build(walled, _recipe_of(folder / "record.json", name, fix))
+    require_walled_state(state, model, path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise validate.CorruptFile(f"{path} does not fit the network its record describes "
+                                   f"({str(e).splitlines()[0][:160]}); {fix}.") from e
     return model.eval()
+
+
+def _recipe_of(path: Path, name: str, fix: str) -> FashionRecipe:
+    """The recipe of network ``name`` in ``record.json``; :class:`CorruptFile` naming the file
+    when it is missing, not JSON, or lacks a sound recipe for ``name``."""
+    try:
+        recipe = json.loads(path.read_text())[name]["recipe"]
+        recipe = FashionRecipe(**recipe)
+        numbers = (recipe.train_items, recipe.test_items, recipe.epochs, recipe.batch_size)
+        if not all(isinstance(n, int) and n > 0 for n in numbers) or not recipe.width > 0:
+            raise ValueError("a count or the width is not positive")
+    except FileNotFoundError:
+        raise
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        raise validate.CorruptFile(f"The record {path} is damaged or lacks the recipe of the "
+                                   f"{name} network ({type(e).__name__}: {str(e)[:120]}); "
+                                   f"{fix}.") from e
+    return recipe
+
+
+def _count(text: str) -> int:
+    """argparse type: an int >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _device(text: str) -> str:
+    """argparse type: a device torch knows (cpu, cuda, cuda:1, mps)."""
+    try:
+        return str(torch.device(text))
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device: use cpu or cuda") from None
 
 
 def main(argv=None) -> int:
@@ -202,14 +249,16 @@ def main(argv=None) -> int:
                                             "Fashion-MNIST at 224 x 224.")
     p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints")
-    p.add_argument("--train", type=int, default=RECIPE.train_items, help="training items")
-    p.add_argument("--test", type=int, default=RECIPE.test_items, help="test items")
-    p.add_argument("--epochs", type=int, default=RECIPE.epochs)
-    p.add_argument("--width", type=float, default=RECIPE.width)
-    p.add_argument("--lr", type=float, default=RECIPE.lr)
+    p.add_argument("--train", type=_count, default=RECIPE.train_items, help="training items")
+    p.add_argument("--test", type=_count, default=RECIPE.test_items, help="test items")
+    p.add_argument("--epochs", type=_count, default=RECIPE.epochs)
+    p.add_argument("--width", type=_positive, default=RECIPE.width)
+    p.add_argument("--lr", type=_positive, default=RECIPE.lr)
     p.add_argument("--only", choices=["walled", "unwalled"], help="train one network only")
-    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
-    a = p.parse_args(argv)
+    p.add_argument("--device", type=_device, help="cpu or cuda (default: cuda if available)")
+    a = p.parse_args(argv)               # every argument checked before any work
+    if Path(a.out).exists() and not Path(a.out).is_dir():
+        p.error(f"--out {a.out} is a file, not a folder")
     recipe = replace(RECIPE, train_items=a.train, test_items=a.test, epochs=a.epochs,
                      width=a.width, lr=a.lr)
     which = (a.only,) if a.only else ("walled", "unwalled")

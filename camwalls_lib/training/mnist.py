@@ -42,7 +42,7 @@ import torch
 
 from .. import validate
 from ..data.mnist import load_mnist
-from ..helpers import cache_dir, cached_file, eval_mode, resolve_device
+from ..helpers import SHIPPED, cache_dir, cached_files, eval_mode, resolve_device
 from ..networks.models import ToyCNN
 from ..walls import Wall
 from .batches import TensorLoader
@@ -172,8 +172,8 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
               "train_source_full": train.full, **RECIPE, **bits_key(device)}
     key = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     name = f"mnist/{variant}-{'walled' if model.wall else 'open'}-{key}.pt"
-    path, found = cache_dir() / name, cached_file(name)
-    if cache and found.exists():
+    path = cache_dir() / name
+    for found in cached_files(name) if cache else []:    # a damaged copy: try the next one
         blob = _read_cached(found, model)
         if blob is not None:
             return Trained(model.eval(), blob["accuracy"], blob["seconds"], blob["source"], True,
@@ -220,8 +220,9 @@ def _read_cached(path: Path, model: ToyCNN) -> dict | None:
             raise validate.CorruptFile(f"{path} lacks entries of a cached model")
         model.load_state_dict(state)
     except (validate.CorruptFile, RuntimeError) as e:
-        print(f"Cached model {path.name} (cache folder) is unreadable ({type(e).__name__}): "
-              "retraining.")
+        where = "shipped copy" if path.is_relative_to(SHIPPED) else "cache folder"
+        print(f"Cached model {path.name} ({where}) is unreadable ({type(e).__name__}): "
+              "trying the next copy, else retraining.")
         return None
     return blob
 
