@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..errors import BadType, BadValue
 from ..helpers import eval_mode, hooked, resolve_target
 
 __all__ = ["Capture", "capture", "resolve_layer", "forward"]
@@ -54,6 +55,11 @@ def capture(model: nn.Module, x: torch.Tensor, target=None, layer=None,
 
     def hook(_module, _inputs, output):
         _check_feature_map(output, layer, model)
+        if "B" in store:
+            raise BadValue(f"layer {type(layer).__name__} runs more than once in one forward "
+                           "pass (a module used twice): a map would silently use one of its "
+                           "calls only. Explain a layer that runs once, or give each use its "
+                           "own module.")
         store["B"] = output.detach().clone()
         if with_grad:       # record the graph from B on: the tail only
             torch.set_grad_enabled(True)
@@ -113,11 +119,19 @@ def _check_feature_map(output, layer, model):
 
 
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)``, with an error naming the shape when the model cannot take ``x``."""
+    """``model(x)``, with an error naming the shape when the model cannot take ``x``, and one
+    saying what to do when it returns something other than a tensor of scores."""
     validate.model_dtype(x, model)
     try:
-        return model(x)
+        out = model(x)
     except RuntimeError as e:
-        raise ValueError(f"The model could not process images of shape {tuple(x.shape)} "
-                         f"(check channels and size it expects): {e}") from e
-
+        hint = (" It looks channels-last ([N, H, W, C]): use x.permute(0, 3, 1, 2)."
+                if x.dim() == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3) else "")
+        raise BadValue(f"The model could not process images of shape {tuple(x.shape)} "
+                       f"(check channels and size it expects).{hint} ({e})") from e
+    if not torch.is_tensor(out):
+        raise BadType(f"The model returned a {type(out).__name__}, not a tensor of raw class "
+                      "scores [N, K]: explain a wrapper that returns the logits, e.g. "
+                      "nn.Sequential-like `lambda x: model(x)[0]` or `model(x)['logits']` "
+                      "inside a small nn.Module.")
+    return out

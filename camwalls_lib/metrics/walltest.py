@@ -30,7 +30,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import cams
+from .. import cams, validate
+from ..cams.capture import forward
+from ..errors import BadType, BadValue, ExplainerMisbehaved
 from ..helpers import eval_mode, resolve_target
 from ..walls import dead_zone as compute_dead_zone
 from .mu import mu
@@ -105,14 +107,16 @@ def wall_test(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=No
     (``.features`` and ``.wall``). ``tolerance``: the largest ``mu`` still called "below
     tolerance". Returns a :class:`WallReport`.
     """
-    x = _check_batch(x)
+    tolerance = validate.fraction(tolerance, "tolerance")
+    x = _check_batch(x, model)
+    target = _targets(model, x, target)
     zone = _check_zone(model, x, zone)
-    with torch.no_grad():
-        target = _targets(model, x, target)
-    start = time.perf_counter()
-    out = explainer(model, x, target)
-    seconds = (time.perf_counter() - start) / x.shape[0]
     label = name or getattr(explainer, "__name__", type(explainer).__name__)
+    before = _fingerprint(model)
+    start = time.perf_counter()
+    out = explainer(model, x.clone(), target.clone())     # its own copies: edits stay its own
+    seconds = (time.perf_counter() - start) / x.shape[0]
+    _check_unchanged(model, before, label)
     maps = as_maps(out, x, label)
     inside = maps[:, zone]
     max_inside = inside.amax(1)
@@ -132,6 +136,10 @@ def assert_wall_holds(explainer: Explainer, model: nn.Module, x: torch.Tensor, t
     if any map leaks into the dead zone by more than ``tolerance`` (default 0: exactly zero
     required). Returns the report when the wall holds."""
     report = wall_test(explainer, model, x, target, zone, tolerance, name)
+    if report.verdict == "blank":
+        raise AssertionError("every map is blank (0 everywhere): the explainer found no "
+                             "positive evidence, so the test says nothing about the wall; try "
+                             f"other images or targets.\n{report}")
     if not report.passed:
         raise AssertionError(f"the saliency map sees through the wall:\n{report}")
     return report
@@ -152,12 +160,21 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
                zone: torch.Tensor | None = None, tolerance: float = 1e-6, library: str = "",
                skip_errors: bool = False) -> list[WallReport | tuple[str, str, str]]:
     """:func:`wall_test` for each ``name -> explainer``. With ``skip_errors=True`` an
-    explainer that raises gives ``(library, name, "n/a: <error>")`` instead of stopping."""
-    zone = _check_zone(model, _check_batch(x), zone)
+    explainer that raises gives ``(library, name, "n/a: <error>")`` instead of stopping.
+
+    Each explainer gets its own copy of ``x`` and of the targets; one that changes the model
+    (weights, buffers, train/eval mode) stops the scoreboard with
+    :class:`~camwalls_lib.errors.ExplainerMisbehaved` naming it, ``skip_errors`` or not: every
+    later explainer would otherwise be tested on another network."""
+    validate.fraction(tolerance, "tolerance")
+    _targets(model, _check_batch(x, model), target)
+    zone = _check_zone(model, x, zone)
     results = []
     for name, explainer in explainers.items():
         try:
             results.append(wall_test(explainer, model, x, target, zone, tolerance, name, library))
+        except ExplainerMisbehaved:
+            raise
         except Exception as err:  # noqa: BLE001 -- recorded, not hidden, when asked to
             if not skip_errors:
                 raise
@@ -191,10 +208,18 @@ def to_markdown(results, predicted_pass=None) -> str:
 def agreement(a: WallReport, b: WallReport) -> dict:
     """How far two reports' maps (same images) are apart once each is min-max normalised:
     ``max_diff`` (largest absolute difference over all pixels, in [0, 1]) and Pearson's
-    ``r`` over all pixels, plus both worst-case ``mu``."""
-    na, nb = cams.normalize(a.maps), cams.normalize(b.maps)
+    ``r`` over all pixels, plus both worst-case ``mu``. Where one side is constant (e.g. every
+    map blank) ``r`` is 1 if both sides are the same maps, else NaN (undefined)."""
+    if a.maps is None or b.maps is None or a.maps.shape != b.maps.shape:
+        shapes = [None if r.maps is None else tuple(r.maps.shape) for r in (a, b)]
+        raise BadValue(f"agreement compares two reports on the same images; their maps are "
+                       f"{shapes[0]} and {shapes[1]}.")
+    na, nb = cams.normalize(a.maps.double()), cams.normalize(b.maps.double())
     pa, pb = na.flatten() - na.mean(), nb.flatten() - nb.mean()
-    r = float((pa @ pb) / (pa.norm() * pb.norm()).clamp_min(1e-30))
+    if pa.norm() == 0 or pb.norm() == 0:      # a constant set of maps: Pearson's r undefined
+        r = 1.0 if torch.equal(na, nb) else float("nan")
+    else:
+        r = float((pa @ pb) / (pa.norm() * pb.norm()))
     return {"max_diff": float((na - nb).abs().max()), "r": r,
             "mu_a": float(a.mu.max()), "mu_b": float(b.mu.max())}
 
@@ -223,7 +248,11 @@ def as_maps(out, x: torch.Tensor, name: str = "explainer") -> torch.Tensor:
     if not torch.is_tensor(out):
         raise TypeError(f"{name} returned {type(out).__name__}; an explainer must return a "
                         f"torch tensor or numpy array of maps [N, h, w] (N = {N}).")
-    out = out.detach().float().cpu()
+    out = out.detach().cpu()
+    if out.is_complex():
+        raise BadType(f"{name} returned complex maps ({out.dtype}): return real values "
+                      "(e.g. maps.abs()).")
+    out = _as_float(out)
     if out.dim() == 4 and out.shape[1] == 1:
         out = out[:, 0]
     if out.dim() != 3 or out.shape[0] != N:
@@ -248,15 +277,24 @@ def as_maps(out, x: torch.Tensor, name: str = "explainer") -> torch.Tensor:
     return out
 
 
-def _check_batch(x) -> torch.Tensor:
-    if not torch.is_tensor(x) or x.dim() != 4 or x.shape[0] == 0:
-        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-        raise ValueError(f"x must be a torch batch of images [N, C, H, W] with N >= 1, got {shape}"
-                         " (one image? use x[None]).")
-    return x
+def _as_float(out: torch.Tensor) -> torch.Tensor:
+    """``out`` as float32, unless it is float64 with values float32 cannot hold (1e39 would
+    become inf, 1e-300 would become 0): then it stays float64."""
+    f = out.float()
+    if out.dtype == torch.float64 and (not bool(torch.isfinite(f).all())
+                                       or bool(((f == 0) & (out != 0)).any())):
+        return out
+    return f
+
+
+def _check_batch(x, model: nn.Module) -> torch.Tensor:
+    """Images ``[N, C, H, W]`` the model can take: floats of its dtype (checked by
+    :func:`camwalls_lib.validate.images` and :func:`~camwalls_lib.validate.model_dtype`)."""
+    return validate.model_dtype(validate.images(x), model)
 
 
 def _check_zone(model, x, zone) -> torch.Tensor:
+    given = zone is not None
     if zone is None:
         if not (hasattr(model, "features") and getattr(model, "wall", None) is not None):
             raise ValueError("This model has no wall, so the wall test has nothing to check: use "
@@ -274,9 +312,33 @@ def _check_zone(model, x, zone) -> torch.Tensor:
                          "more rows, or wall an earlier layer with a smaller receptive field.")
     if zone.all():
         raise ValueError("The dead zone covers the whole image: the wall hides everything.")
+    if given and hasattr(model, "features") and getattr(model, "wall", None) is not None:
+        true = compute_dead_zone(model, tuple(x.shape[1:]))
+        seen = int((zone & ~true).sum())
+        if seen:
+            raise BadValue(f"zone marks {seen} pixels this model can see (they are outside its "
+                           "dead zone): is it transposed, or made for another input size? "
+                           "Leave zone=None to use the model's own dead zone.")
     return zone
 
 
 def _targets(model, x, target) -> torch.Tensor:
     with eval_mode(model), torch.no_grad():
-        return resolve_target(target, model(x))
+        return resolve_target(target, forward(model, x))
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    """What an explainer must leave as it found it: the checksum of every parameter and
+    buffer, and the train/eval mode of every module."""
+    return (validate.checksum(dict(model.state_dict(keep_vars=False))),
+            tuple(m.training for m in model.modules()))
+
+
+def _check_unchanged(model: nn.Module, before: tuple, label: str) -> None:
+    after = _fingerprint(model)
+    if after != before:
+        what = "weights or buffers" if after[0] != before[0] else "train/eval mode"
+        raise ExplainerMisbehaved(
+            f"the explainer {label!r} changed the model's {what}: every later explainer would "
+            "be tested on another network. Make it restore what it changes (e.g. "
+            "camwalls_lib.helpers.eval_mode), or give it a copy (copy.deepcopy(model)).")
