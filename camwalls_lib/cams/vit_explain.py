@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from .. import cams
+from .. import cams, validate
 from ..helpers import eval_mode, resolve_target
 from ..metrics import mu
 from ..metrics.leak import LeakTable
@@ -118,6 +118,7 @@ def explain(method: str, model: WalledViT, x: torch.Tensor, target=None,
     ``layer``: for CAM methods, the explained ``[N, D, h, w]`` layer (default
     ``model.cam_layer``, the tokens entering the last block, e.g. ``model.blocks[0].grid``).
     """
+    method = validate.choice(method, "method", (*EXPLAINERS, *cams.METHODS))
     if method in ("attention", "rollout", "chefer"):
         if layer is not None:
             raise ValueError(f"{method!r} reads the attention of every block; layer= chooses "
@@ -131,6 +132,8 @@ def explain(method: str, model: WalledViT, x: torch.Tensor, target=None,
 
 def patch_upsample(maps: torch.Tensor, patch: int) -> torch.Tensor:
     """``[N, h, w] -> [N, h*patch, w*patch]``: each patch's value on each of its pixels."""
+    maps = validate.real_maps(maps, "maps", min_dim=3)
+    patch = validate.positive_int(patch, "patch")
     return maps.repeat_interleave(patch, -2).repeat_interleave(patch, -1)
 
 
@@ -157,8 +160,11 @@ def leak_table(model: WalledViT, x: torch.Tensor, dead_zone: torch.Tensor,
     """mu of every explainer's map on every image of ``x [N, C, H, W]``, as a
     :class:`~camwalls_lib.metrics.leak.LeakTable` (labels from :data:`LABELS`); ``dead_zone`` bool
     ``[H, W]``; ``target``: None (each image's prediction), one class, or ``N`` classes."""
-    if target is not None:
-        target = torch.as_tensor(target).long().reshape(-1).expand(len(x))
+    x = validate.images(x)
+    if target is not None:          # the number of classes is checked by each explainer
+        target = validate.target(target, len(x), num_classes=model.head.out_features)
+    methods = [validate.choice(m, "method", (*EXPLAINERS, *cams.METHODS))
+               for m in validate.names(methods, "methods")]
     table = LeakTable({})
     for method in methods:
         start = time.perf_counter()

@@ -231,6 +231,10 @@ def attention_mask(wall: Wall | None, h: int, w: int, extra_tokens: int = 1) -> 
     wall is then a mask on attention, as :class:`WalledLinear`'s is a mask on weights.
     ``wall=None`` allows everything.
     """
+    h, w = validate.positive_int(h, "h"), validate.positive_int(w, "w")
+    extra_tokens = validate.positive_int(extra_tokens, "extra_tokens", minimum=0)
+    if wall is not None and not isinstance(wall, Wall):
+        raise validate.BadType(f"wall must be a Wall or None, got {wall!r}.")
     walled = torch.zeros(extra_tokens + h * w, dtype=torch.bool)
     if wall is not None:
         walled[extra_tokens:] = wall.mask(h, w).reshape(-1)
