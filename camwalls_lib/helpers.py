@@ -59,8 +59,8 @@ def resolve_target(target, logits: torch.Tensor) -> torch.Tensor:
     """``[N]`` class indices: each image's predicted class (``target=None``), or the checked
     ``target`` (an int or N ints) for raw scores ``logits [N, K]`` (finite)."""
     if logits.dim() != 2:
-        raise ValueError(f"The model must return raw class scores [N, K], got "
-                         f"{tuple(logits.shape)}.")
+        raise BadValue(f"The model must return raw class scores [N, K], got "
+                       f"{tuple(logits.shape)}.")
     validate.finite(logits.detach(), "the model's logits", "image")
     if target is None:
         return logits.argmax(1)

@@ -8,7 +8,7 @@ are the library's own (:mod:`camwalls_lib.errors`: :class:`~camwalls_lib.errors.
 - :func:`tensor` -- a ``torch.Tensor`` (a NumPy array is refused with the conversion to use);
 - :func:`finite` -- no NaN or inf, naming the first offending image / map by its index;
 - :func:`images` -- ``[N, C, H, W]`` floats, finite, optionally in [0, 1];
-- :func:`model_dtype` -- images in the dtype of the model's weights;
+- :func:`module`, :func:`model_dtype` -- a network; images in the dtype of its weights;
 - :func:`positive_int`, :func:`positive_number` -- sizes and counts;
 - :func:`boolean`, :func:`fraction`, :func:`choice`, :func:`names` -- flags, tolerances in
   [0, 1), names from a registry (any case), one name or several (never split into letters);
@@ -35,7 +35,7 @@ import torch.nn as nn
 from .errors import BadType, BadValue, CorruptFile
 
 __all__ = ["tensor", "finite", "images", "model_dtype", "positive_int", "positive_number",
-           "target", "boolean", "fraction", "choice", "names", "real_maps", "explicit_dir",
+           "module", "target", "boolean", "fraction", "choice", "names", "real_maps", "explicit_dir",
            "cache_folder", "atomic_save", "atomic_write_text", "atomic_write_bytes",
            "load_tensors", "checksum", "sealed", "unsealed", "CorruptFile"]
 
@@ -99,6 +99,14 @@ def images(x, name: str = "x", unit_range: bool = False) -> torch.Tensor:
     return x
 
 
+def module(value, name: str = "model") -> nn.Module:
+    """``value`` if it is a ``torch.nn.Module``; else :class:`BadType` saying what to pass."""
+    if isinstance(value, nn.Module):
+        return value
+    raise BadType(f"{name} must be a torch.nn.Module (a network), got {value!r:.60} "
+                  f"({type(value).__name__}).")
+
+
 def model_dtype(x: torch.Tensor, model: nn.Module, name: str = "x") -> torch.Tensor:
     """``x`` if its dtype is that of ``model``'s floating-point weights; else ValueError."""
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
@@ -139,7 +147,11 @@ def target(value, n: int, num_classes: int, device=None) -> torch.Tensor:
     """
     if isinstance(value, bool) or (torch.is_tensor(value) and value.dtype == torch.bool):
         raise BadType(f"target must be a class index (int) or {n} of them, got a bool.")
-    t = torch.as_tensor(value, device=device) if not torch.is_tensor(value) else value
+    try:
+        t = torch.as_tensor(value, device=device) if not torch.is_tensor(value) else value
+    except (TypeError, ValueError, RuntimeError):
+        raise BadType(f"target must be a class index (int) or {n} of them, got {value!r:.60} "
+                      f"({type(value).__name__}).") from None
     if t.is_floating_point() or t.is_complex():
         raise BadType(f"target must hold class indices as ints, got {value!r} "
                         f"({t.dtype}); a float such as 3.7 is not a class: pass int(...) or a "

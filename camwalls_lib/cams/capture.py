@@ -49,6 +49,7 @@ def capture(model: nn.Module, x: torch.Tensor, target=None, layer=None,
     The part of the network before ``layer`` runs without recording a graph, and the gradient
     flows back only to ``B``: one forward pass and the tail's backward pass.
     """
+    model = validate.module(model)
     x = validate.images(x)
     layer = resolve_layer(model, layer)
     store = {}
@@ -91,30 +92,30 @@ def resolve_layer(model: nn.Module, layer) -> nn.Module:
         if layer is None:
             convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
             if not convs:
-                raise ValueError("This model has no Conv2d layer: CAM methods explain a "
-                                 "convolutional feature map. Pass `layer=` explicitly.")
+                raise BadValue("This model has no Conv2d layer: CAM methods explain a "
+                               "convolutional feature map. Pass `layer=` explicitly.")
             layer = convs[-1]
     if isinstance(layer, str):
         try:
             layer = model.get_submodule(layer)
         except AttributeError:
             names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ReLU))]
-            raise ValueError(f"The model has no layer named {layer!r}; convolutional "
-                             f"candidates: {names[-6:]}") from None
+            raise BadValue(f"The model has no layer named {layer!r}; convolutional "
+                           f"candidates: {names[-6:]}") from None
     if not any(m is layer for m in model.modules()):
-        raise ValueError(f"layer {layer} is not a module of this model.")
+        raise BadValue(f"layer {layer} is not a module of this model.")
     if isinstance(layer, (nn.Linear, nn.Flatten, nn.Conv1d)):
-        raise ValueError(f"layer {type(layer).__name__} is not convolutional: CAM methods need a "
-                         "layer with a [N, V, h, w] output, e.g. the last Conv2d or the ReLU after "
-                         "it (model.cam_layer for camwalls models).")
+        raise BadValue(f"layer {type(layer).__name__} is not convolutional: CAM methods need a "
+                       "layer with a [N, V, h, w] output, e.g. the last Conv2d or the ReLU after "
+                       "it (model.cam_layer for camwalls models).")
     return layer
 
 
 def _check_feature_map(output, layer, model):
     if not (torch.is_tensor(output) and output.dim() == 4):
         shape = tuple(output.shape) if torch.is_tensor(output) else type(output).__name__
-        raise ValueError(f"layer {type(layer).__name__} outputs {shape}, not a [N, V, h, w] "
-                         "feature map: CAM methods need a convolutional layer.")
+        raise BadValue(f"layer {type(layer).__name__} outputs {shape}, not a [N, V, h, w] "
+                       "feature map: CAM methods need a convolutional layer.")
 
 
 

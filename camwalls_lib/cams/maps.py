@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadValue
 
 __all__ = ["EPS", "combine", "upsample", "normalize", "unit_masks"]
 
@@ -34,17 +35,18 @@ def upsample(maps: torch.Tensor, size, mode: str = "bilinear",
     ``"bicubic"`` (which can overshoot: clamp afterwards if the map must stay non-negative);
     ``align_corners`` as in :func:`torch.nn.functional.interpolate` (ignored for nearest).
     """
-    maps = validate.real_maps(maps, "maps", min_dim=2)
+    maps = validate.tensor(maps, "maps", "[N, h, w]")
+    validate.real_maps(maps, "maps", min_dim=2)
     if maps.dim() not in (3, 4):
-        raise ValueError(f"maps must be [N, h, w] or [N, V, h, w], got shape {tuple(maps.shape)}"
-                         + (" (one map? use maps[None])" if maps.dim() == 2 else "") + ".")
+        raise BadValue(f"maps must be [N, h, w] or [N, V, h, w], got shape {tuple(maps.shape)}"
+                       + (" (one map? use maps[None])" if maps.dim() == 2 else "") + ".")
     if not maps.is_floating_point():
-        raise ValueError(f"maps must hold floats to be interpolated, got {maps.dtype}: use "
-                         "maps.float().")
-    if isinstance(size, int) or len(size) != 2:
-        raise ValueError(f"size must be (H, W), got {size!r}.")
+        raise BadValue(f"maps must hold floats to be interpolated, got {maps.dtype}: use "
+                       "maps.float().")
+    if not isinstance(size, (tuple, list, torch.Size)) or len(size) != 2:
+        raise BadValue(f"size must be (H, W), got {size!r}.")
     if mode not in ("bilinear", "nearest", "bicubic"):
-        raise ValueError(f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}.")
+        raise BadValue(f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}.")
     size = [validate.positive_int(s, "size (H, W)") for s in size]
     squeeze = maps.dim() == 3
     out = F.interpolate(maps[:, None] if squeeze else maps, size=tuple(size), mode=mode,

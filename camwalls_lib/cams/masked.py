@@ -27,6 +27,7 @@ import torch.nn as nn
 from ..helpers import eval_mode
 from .maps import unit_masks
 from .perturb import first_equal, target_scores
+from ..errors import BadValue
 
 __all__ = ["masked_scores", "shared_passes", "channels_last", "KINDS"]
 
@@ -55,7 +56,7 @@ def masked_scores(cap, kind: str, batch_size: int, progress: bool = False,
     (``kind="u"``) or ``x_n * (1 - u_v)`` (``kind="1-u"``) for every channel ``v`` of the
     capture ``cap`` (:class:`~camwalls_lib.cams.Capture`)."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        raise BadValue(f"kind must be one of {KINDS}, got {kind!r}.")
     memo = _SHARED.get()
     if memo is None:
         return _passes(cap, kind, batch_size, progress)[int(softmax)].to(cap.B)

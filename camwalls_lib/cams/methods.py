@@ -27,6 +27,7 @@ from .polycam import polycam
 from .rules import (ablationcam_weights, cam_weights, centred, eigencam_weights,
                     gradcam_weights, gradcampp_weights, hirescam_weights, layercam_weights,
                     opticam_weights, scorecam_weights, xgradcam_weights)
+from ..errors import BadType, BadValue
 
 __all__ = ["Method", "RULES", "METHODS", "LABELS", "GLOBAL", "compute", "compute_many",
            "options_of", "saliency", "saliency_many", "method_name"]
@@ -190,8 +191,8 @@ def _check_options(name: str | None, options: dict) -> None:
         accepted = options_of(name)
         unknown = set(options) - set(accepted)
         if unknown:
-            raise TypeError(f"{LABELS[name]} takes no option(s) {sorted(unknown)}; "
-                            f"it accepts {list(accepted) or 'none'}.")
+            raise BadType(f"{LABELS[name]} takes no option(s) {sorted(unknown)}; "
+                          f"it accepts {list(accepted) or 'none'}.")
     for key in ("batch_size", "steps"):
         if key in options:
             validate.positive_int(options[key], key)
@@ -201,9 +202,9 @@ def _apply(rule: Method, cap: Capture, options: dict) -> torch.Tensor:
     """The map of one rule on a capture: ``[N, h, w]``."""
     alpha = rule.weights(cap, **options)
     if alpha.shape not in (cap.B.shape[:2], cap.B.shape):
-        raise ValueError(f"{rule.label}'s weights have shape {tuple(alpha.shape)}; a weighting "
-                         f"rule returns [N, V] = {tuple(cap.B.shape[:2])} or [N, V, h, w] = "
-                         f"{tuple(cap.B.shape)}.")
+        raise BadValue(f"{rule.label}'s weights have shape {tuple(alpha.shape)}; a weighting "
+                       f"rule returns [N, V] = {tuple(cap.B.shape[:2])} or [N, V, h, w] = "
+                       f"{tuple(cap.B.shape)}.")
     return validate.finite(combine(alpha, rule.activations(cap.B)), f"{rule.label}'s map",
                            "image")
 
@@ -231,12 +232,12 @@ def method_name(method: str) -> str:
     """The canonical name of a CAM method (``"GradCAM++"``, ``"gradcampp"`` -> ``"gradcam++"``);
     an unknown name or a non-string is an error listing :data:`METHODS`."""
     if not isinstance(method, str):
-        raise TypeError(f"A CAM method is a name (one of {', '.join(METHODS)}) or a weighting "
-                        f"rule function, got {type(method).__name__} {method!r}.")
+        raise BadType(f"A CAM method is a name (one of {', '.join(METHODS)}) or a weighting "
+                      f"rule function, got {type(method).__name__} {method!r}.")
     key = str(method).lower().replace(" ", "").replace("_", "")
     if not key.startswith("pcam"):
         key = key.replace("-", "")
     key = _ALIASES.get(key, key)
     if key not in METHODS:
-        raise ValueError(f"Unknown CAM method {method!r}; choose one of {', '.join(METHODS)}.")
+        raise BadValue(f"Unknown CAM method {method!r}; choose one of {', '.join(METHODS)}.")
     return key

@@ -16,6 +16,7 @@ from . import perturb
 from .capture import Capture
 from .maps import EPS, upsample
 from .masked import masked_scores
+from ..errors import BadValue
 
 __all__ = ["cam_weights", "gradcam_weights", "gradcampp_weights", "xgradcam_weights",
            "hirescam_weights", "layercam_weights", "scorecam_weights", "ablationcam_weights",
@@ -32,7 +33,7 @@ def cam_weights(cap: Capture) -> torch.Tensor:
     dB = cap.dB
     spread = (dB - dB.mean((2, 3), keepdim=True)).abs().amax()
     if spread > 1e-5 * dB.abs().amax().clamp_min(EPS):
-        raise ValueError(
+        raise BadValue(
             "CAM is only defined for a head that is global average pooling + one linear layer, "
             "where dy/dB is constant over each map; here it varies (max-pooling, dense layers "
             "or a wall follow the layer). Use 'gradcam', CAM's generalisation, instead."

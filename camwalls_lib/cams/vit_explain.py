@@ -29,6 +29,7 @@ from ..helpers import eval_mode, resolve_target
 from ..metrics import mu
 from ..metrics.leak import LeakTable
 from ..networks.vit import Attention, WalledViT
+from ..errors import BadType, BadValue
 
 __all__ = ["EXPLAINERS", "LABELS", "POSITIONWISE", "attention_weights", "class_attention",
            "rollout", "chefer", "explain", "patch_upsample", "saliency", "leak_table",
@@ -68,8 +69,8 @@ def attention_weights(model: WalledViT, x: torch.Tensor, target=None, with_grad:
     ``target [N]``.
     """
     if not isinstance(model, WalledViT):
-        raise TypeError(f"attention explainers need a camwalls_lib.vit.WalledViT, got "
-                        f"{type(model).__name__}.")
+        raise BadType(f"attention explainers need a camwalls_lib.vit.WalledViT, got "
+                      f"{type(model).__name__}.")
     grad_mode = torch.enable_grad() if with_grad else torch.no_grad()
     with eval_mode(model), _keeping_attention(model) as layers, grad_mode:
         logits = model(x)
@@ -121,8 +122,8 @@ def explain(method: str, model: WalledViT, x: torch.Tensor, target=None,
     method = validate.choice(method, "method", (*EXPLAINERS, *cams.METHODS))
     if method in ("attention", "rollout", "chefer"):
         if layer is not None:
-            raise ValueError(f"{method!r} reads the attention of every block; layer= chooses "
-                             "the explained tokens of CAM methods only. Drop layer=.")
+            raise BadValue(f"{method!r} reads the attention of every block; layer= chooses "
+                           "the explained tokens of CAM methods only. Drop layer=.")
         A, dA, _ = attention_weights(model, x, target, with_grad=method == "chefer")
         grid = model.grid_shape
         return {"attention": lambda: class_attention(A, grid), "rollout": lambda: rollout(A, grid),
@@ -150,7 +151,7 @@ def saliency(method: str, model: WalledViT, x: torch.Tensor, target=None, layer=
     elif upsample == "bilinear":
         big = cams.upsample(raw, x.shape[-2:])
     else:
-        raise ValueError(f"upsample must be 'patch' or 'bilinear', got {upsample!r}.")
+        raise BadValue(f"upsample must be 'patch' or 'bilinear', got {upsample!r}.")
     return cams.normalize(big)
 
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .. import validate
 from .mnist import Digits, data_dirs, load_idx
+from ..errors import BadValue
 
 __all__ = ["CLASSES", "MEAN", "STD", "load_fashion", "fashion_dirs", "upsample", "normalize",
            "to_vgg_input", "FashionLoader"]
@@ -78,7 +79,7 @@ def upsample(x: torch.Tensor, size: int = 224) -> torch.Tensor:
     if x.dim() == 3:
         x = x[:, None]
     if x.dim() != 4 or x.shape[1] != 1:
-        raise ValueError(f"Expected grey items [N, 28, 28] or [N, 1, H, W], got {tuple(x.shape)}.")
+        raise BadValue(f"Expected grey items [N, 28, 28] or [N, 1, H, W], got {tuple(x.shape)}.")
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return x.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from .. import validate
 from ..helpers import eval_mode, resolve_target
+from ..errors import BadValue
 
 __all__ = ["insertion_deletion", "confidence_change", "gaussian_blur"]
 
@@ -83,9 +84,9 @@ def _check_pair(x, saliency):
     x = validate.images(x)
     saliency = validate.tensor(saliency, "saliency", "[N, H, W]")
     if saliency.shape != (x.shape[0], *x.shape[-2:]):
-        raise ValueError(f"saliency must be [N, H, W] = {(x.shape[0], *x.shape[-2:])}, got "
-                         f"{tuple(saliency.shape)}; upsample the maps to the input size "
-                         "(cams.saliency does).")
+        raise BadValue(f"saliency must be [N, H, W] = {(x.shape[0], *x.shape[-2:])}, got "
+                       f"{tuple(saliency.shape)}; upsample the maps to the input size "
+                       "(cams.saliency does).")
     return x, validate.finite(saliency, "saliency", "map")
 
 
@@ -96,7 +97,7 @@ def _baseline(x, baseline):
         return torch.zeros_like(x)
     if baseline == "blur":
         return gaussian_blur(x, sigma=x.shape[-1] / 16)
-    raise ValueError(f"baseline must be 'blur', 'zero' or a tensor, got {baseline!r}.")
+    raise BadValue(f"baseline must be 'blur', 'zero' or a tensor, got {baseline!r}.")
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -30,6 +30,7 @@ from ..data.fashion import CLASSES, load_fashion, normalize, upsample
 from ..data.stackmix import SPLIT_ROW, StackSet
 from ..walls import dead_zone
 from .leak import LeakTable, leak_table
+from ..errors import BadValue
 
 __all__ = ["GRADIENT_METHODS", "PERTURBATION_METHODS", "same_class_stackmix", "same_logits",
            "compute_table1", "load_table1", "summary", "uniform_mu", "main"]
@@ -54,10 +55,10 @@ def same_class_stackmix(items, n: int = 512, seed: int = 0, split: int = SPLIT_R
     distinct; lower items are drawn uniformly among the other items of the class (seeded).
     ``names[k]`` is ``"upper|lower"`` (indices into ``items``)."""
     if not 0 < split < size:
-        raise ValueError(f"split must be in 1..{size - 1}, got {split}.")
+        raise BadValue(f"split must be in 1..{size - 1}, got {split}.")
     if n > len(items.y):
-        raise ValueError(f"n={n} composites need n distinct upper items; the set has "
-                         f"{len(items.y)}.")
+        raise BadValue(f"n={n} composites need n distinct upper items; the set has "
+                       f"{len(items.y)}.")
     g = torch.Generator().manual_seed(seed)
     upper = torch.randperm(len(items.y), generator=g)[:n]
     lower = torch.empty_like(upper)
@@ -65,7 +66,7 @@ def same_class_stackmix(items, n: int = 512, seed: int = 0, split: int = SPLIT_R
         same = (items.y == items.y[i]).nonzero()[:, 0]
         same = same[same != i]
         if len(same) == 0:
-            raise ValueError(f"Item {i} is the only one of its class: no same-class partner.")
+            raise BadValue(f"Item {i} is the only one of its class: no same-class partner.")
         lower[k] = same[torch.randint(len(same), (1,), generator=g)]
     top, bottom = upsample(items.x[upper], size), upsample(items.x[lower], size)
     images = torch.cat([top[:, :, :split], bottom[:, :, split:]], dim=2)

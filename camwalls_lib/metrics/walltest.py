@@ -107,6 +107,9 @@ def wall_test(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=No
     (``.features`` and ``.wall``). ``tolerance``: the largest ``mu`` still called "below
     tolerance". Returns a :class:`WallReport`.
     """
+    if not callable(explainer):
+        raise BadType(f"explainer must be a callable (model, x, target) -> maps, got "
+                      f"{explainer!r:.60}.")
     tolerance = validate.fraction(tolerance, "tolerance")
     x = _check_batch(x, model)
     target = _targets(model, x, target)
@@ -166,6 +169,9 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
     (weights, buffers, train/eval mode) stops the scoreboard with
     :class:`~camwalls_lib.errors.ExplainerMisbehaved` naming it, ``skip_errors`` or not: every
     later explainer would otherwise be tested on another network."""
+    if not isinstance(explainers, dict):
+        raise BadType(f"explainers must be a dict {{name: explainer}}, got "
+                      f"{type(explainers).__name__}.")
     validate.fraction(tolerance, "tolerance")
     _targets(model, _check_batch(x, model), target)
     zone = _check_zone(model, x, zone)
@@ -246,8 +252,8 @@ def as_maps(out, x: torch.Tensor, name: str = "explainer") -> torch.Tensor:
     if isinstance(out, np.ndarray):
         out = torch.from_numpy(np.ascontiguousarray(out))
     if not torch.is_tensor(out):
-        raise TypeError(f"{name} returned {type(out).__name__}; an explainer must return a "
-                        f"torch tensor or numpy array of maps [N, h, w] (N = {N}).")
+        raise BadType(f"{name} returned {type(out).__name__}; an explainer must return a "
+                      f"torch tensor or numpy array of maps [N, h, w] (N = {N}).")
     out = out.detach().cpu()
     if out.is_complex():
         raise BadType(f"{name} returned complex maps ({out.dtype}): return real values "
@@ -258,21 +264,21 @@ def as_maps(out, x: torch.Tensor, name: str = "explainer") -> torch.Tensor:
     if out.dim() != 3 or out.shape[0] != N:
         hint = (" It looks like per-channel pixel attributions: reduce them over channels, "
                 "e.g. maps.abs().sum(1)." if out.dim() == 4 else "")
-        raise ValueError(f"{name} returned maps of shape {tuple(out.shape)}; expected "
-                         f"[N, h, w] with N = {N} (one map per image).{hint}")
+        raise BadValue(f"{name} returned maps of shape {tuple(out.shape)}; expected "
+                       f"[N, h, w] with N = {N} (one map per image).{hint}")
     if not torch.isfinite(out).all():
         bad = int((~torch.isfinite(out)).sum())
-        raise ValueError(f"{name} returned {bad} NaN/inf value(s): fix the method (a 0/0 in its "
-                         "normalisation? a flat map?) before testing it against a wall.")
+        raise BadValue(f"{name} returned {bad} NaN/inf value(s): fix the method (a 0/0 in its "
+                       "normalisation? a flat map?) before testing it against a wall.")
     if (out < 0).any():
-        raise ValueError(f"{name} returned negative values (min {float(out.min()):.3g}): the "
-                         "wall test measures where a map puts its mass, so maps must be >= 0. "
-                         "Keep positive evidence (maps.clamp(min=0)) or magnitudes (maps.abs()) "
-                         "inside your explainer, whichever your method means.")
+        raise BadValue(f"{name} returned negative values (min {float(out.min()):.3g}): the "
+                       "wall test measures where a map puts its mass, so maps must be >= 0. "
+                       "Keep positive evidence (maps.clamp(min=0)) or magnitudes (maps.abs()) "
+                       "inside your explainer, whichever your method means.")
     if out.shape[-2:] != (H, W):
         if out.shape[-2] > H or out.shape[-1] > W:
-            raise ValueError(f"{name} returned maps of {tuple(out.shape[-2:])}, larger than the "
-                             f"{H}x{W} input: return maps at feature or input resolution.")
+            raise BadValue(f"{name} returned maps of {tuple(out.shape[-2:])}, larger than the "
+                           f"{H}x{W} input: return maps at feature or input resolution.")
         out = cams.upsample(out, (H, W))
     return out
 
@@ -290,28 +296,30 @@ def _as_float(out: torch.Tensor) -> torch.Tensor:
 def _check_batch(x, model: nn.Module) -> torch.Tensor:
     """Images ``[N, C, H, W]`` the model can take: floats of its dtype (checked by
     :func:`camwalls_lib.validate.images` and :func:`~camwalls_lib.validate.model_dtype`)."""
-    return validate.model_dtype(validate.images(x), model)
+    return validate.model_dtype(validate.images(x), validate.module(model))
 
 
 def _check_zone(model, x, zone) -> torch.Tensor:
     given = zone is not None
     if zone is None:
         if not (hasattr(model, "features") and getattr(model, "wall", None) is not None):
-            raise ValueError("This model has no wall, so the wall test has nothing to check: use "
-                             "a walled model (camwalls_lib.networks), or give "
-                             "your own model `.features` and a `.wall` (camwalls_lib.walls.Wall), "
-                             "or pass zone= (a bool [H, W] mask of pixels it provably ignores).")
+            raise BadValue("This model has no wall, so the wall test has nothing to check: use "
+                           "a walled model (camwalls_lib.networks), or give "
+                           "your own model `.features` and a `.wall` (camwalls_lib.walls.Wall), "
+                           "or pass zone= (a bool [H, W] mask of pixels it provably ignores).")
         zone = compute_dead_zone(model, tuple(x.shape[1:]))
-    zone = torch.as_tensor(zone).cpu()
+    if isinstance(zone, np.ndarray):
+        zone = torch.from_numpy(zone)
+    zone = validate.tensor(zone, "zone", f"bool {tuple(x.shape[-2:])}").cpu()
     if zone.dtype != torch.bool or zone.shape != x.shape[-2:]:
-        raise ValueError(f"zone must be a bool mask of shape {tuple(x.shape[-2:])}, got "
-                         f"{zone.dtype} {tuple(zone.shape)}.")
+        raise BadValue(f"zone must be a bool mask of shape {tuple(x.shape[-2:])}, got "
+                       f"{zone.dtype} {tuple(zone.shape)}.")
     if not zone.any():
-        raise ValueError("The dead zone is empty: every input pixel can reach a visible feature "
-                         "(the wall hides nothing at this input size), so no map can fail. Wall "
-                         "more rows, or wall an earlier layer with a smaller receptive field.")
+        raise BadValue("The dead zone is empty: every input pixel can reach a visible feature "
+                       "(the wall hides nothing at this input size), so no map can fail. Wall "
+                       "more rows, or wall an earlier layer with a smaller receptive field.")
     if zone.all():
-        raise ValueError("The dead zone covers the whole image: the wall hides everything.")
+        raise BadValue("The dead zone covers the whole image: the wall hides everything.")
     if given and hasattr(model, "features") and getattr(model, "wall", None) is not None:
         true = compute_dead_zone(model, tuple(x.shape[1:]))
         seen = int((zone & ~true).sum())

@@ -17,6 +17,7 @@ import torch
 
 from ..walls import Wall, dead_rows, dead_zone
 from .efficientnet import STRIDE, WalledEfficientNet, load_efficientnet_lite0
+from ..errors import BadValue
 
 __all__ = ["WallGeometry", "smallest_wall", "depth_sweep", "DepthLeak", "depth_leak"]
 
@@ -40,7 +41,7 @@ def smallest_wall(block: int, size: int, min_dead: float = 0.2) -> WallGeometry:
     """The thinnest bottom wall on block ``block``'s expansion at ``size`` px whose dead zone
     is at least ``min_dead`` of the image (binary search; the dead zone grows with the wall)."""
     if block not in STRIDE:
-        raise ValueError(f"block must be one of {sorted(STRIDE)} (a stage's first block), got {block}.")
+        raise BadValue(f"block must be one of {sorted(STRIDE)} (a stage's first block), got {block}.")
     model = WalledEfficientNet(load_efficientnet_lite0(size), None, block)
     side = size // STRIDE[block]
 
@@ -90,9 +91,9 @@ def depth_leak(geometry: WallGeometry, x: torch.Tensor, methods=("gradcam", "hir
     from .efficientnet import top_k
 
     if geometry.wall_rows is None:
-        raise ValueError(f"No wall leaves a dead zone at block {geometry.block}, {geometry.size} px.")
+        raise BadValue(f"No wall leaves a dead zone at block {geometry.block}, {geometry.size} px.")
     if x.shape[-1] != geometry.size:
-        raise ValueError(f"x is {x.shape[-1]} px wide, the geometry is for {geometry.size} px.")
+        raise BadValue(f"x is {x.shape[-1]} px wide, the geometry is for {geometry.size} px.")
     net = load_efficientnet_lite0(geometry.size)
     walled = WalledEfficientNet(net, Wall.bottom(geometry.wall_rows), geometry.block)
     zone = dead_zone(walled, tuple(x.shape[1:]))

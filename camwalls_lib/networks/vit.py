@@ -54,8 +54,8 @@ class PatchGrid(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         N, P, D = tokens.shape
         if P != self.h * self.w:
-            raise ValueError(f"PatchGrid expects {self.h}x{self.w} = {self.h * self.w} patch "
-                             f"tokens, got {P}: is the image the size the model was built for?")
+            raise BadValue(f"PatchGrid expects {self.h}x{self.w} = {self.h * self.w} patch "
+                           f"tokens, got {P}: is the image the size the model was built for?")
         return tokens.transpose(1, 2).reshape(N, D, self.h, self.w)
 
 
@@ -71,7 +71,7 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
         if dim % heads:
-            raise ValueError(f"dim={dim} must be a multiple of heads={heads}.")
+            raise BadValue(f"dim={dim} must be a multiple of heads={heads}.")
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -202,7 +202,7 @@ def make_vit(wall: Wall | None | str = "default", **arch) -> WalledViT:
     ``wall`` ("default" for :func:`default_wall`, a Wall, or None)."""
     if isinstance(wall, str):
         if wall != "default":
-            raise ValueError(f"wall must be a Wall, None or 'default', got {wall!r}.")
+            raise BadValue(f"wall must be a Wall, None or 'default', got {wall!r}.")
         wall = default_wall()
     return WalledViT(wall=wall, **{**ARCH, **arch})
 

@@ -19,6 +19,7 @@ import inspect
 from .. import cams, validate
 from ..helpers import eval_mode
 from . import method_names, require
+from ..errors import BadType, BadValue
 
 __all__ = ["METHODS", "explainers"]
 
@@ -83,9 +84,9 @@ def _explainer(cls, layer, kwargs):
         except RuntimeError as err:
             if cls.__name__ != "CAM":
                 raise
-            raise ValueError("torchcam's CAM needs a head that is global average pooling + one "
-                             "linear layer reading the explained channels; this model has "
-                             f"another head ({err}).") from err
+            raise BadValue("torchcam's CAM needs a head that is global average pooling + one "
+                           "linear layer reading the explained channels; this model has "
+                           f"another head ({err}).") from err
         return maps[0]
     explain.__name__ = cls.__name__
     return explain

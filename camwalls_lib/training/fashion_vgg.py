@@ -37,6 +37,7 @@ from ..helpers import resolve_device
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..walls import require_walled_state, wall_is_exact
 from .loop import evaluate, fit
+from ..errors import BadValue
 
 __all__ = ["FashionRecipe", "RECIPE", "unwalled_vgg16", "build", "train_one", "train_pair",
            "load_trained", "ASSETS", "main"]
@@ -209,7 +210,7 @@ def _recipe_of(path: Path, name: str, fix: str) -> FashionRecipe:
         recipe = FashionRecipe(**recipe)
         numbers = (recipe.train_items, recipe.test_items, recipe.epochs, recipe.batch_size)
         if not all(isinstance(n, int) and n > 0 for n in numbers) or not recipe.width > 0:
-            raise ValueError("a count or the width is not positive")
+            raise BadValue("a count or the width is not positive")
     except FileNotFoundError:
         raise
     except (ValueError, TypeError, KeyError, OSError) as e:

@@ -48,6 +48,7 @@ from ..walls import Wall
 from .batches import TensorLoader
 from .checkpoint import History
 from .loop import evaluate, fit
+from ..errors import BadType, BadValue
 
 __all__ = ["VARIANTS", "Trained", "make_model", "default_wall", "train_walled_mnist",
            "load_split", "randomize_dead_zone", "invariance_gap"]
@@ -80,14 +81,14 @@ def default_wall(variant: str = "toy") -> Wall:
 def make_model(variant: str = "toy", wall: Wall | None | str = "lower third") -> ToyCNN:
     """An untrained model of ``variant`` with ``wall`` ("lower third", a Wall, or None)."""
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}.")
+        raise BadValue(f"variant must be one of {list(VARIANTS)}, got {variant!r}.")
     if isinstance(wall, str):
         if wall != "lower third":
-            raise ValueError(f"wall must be a Wall, None or 'lower third', got {wall!r}.")
+            raise BadValue(f"wall must be a Wall, None or 'lower third', got {wall!r}.")
         wall = default_wall(variant)
     elif wall is not None and not isinstance(wall, Wall):
-        raise TypeError(f"wall must be a Wall (e.g. Wall.bottom(4)), None or 'lower third', "
-                        f"got {type(wall).__name__} {wall!r}.")
+        raise BadType(f"wall must be a Wall (e.g. Wall.bottom(4)), None or 'lower third', "
+                      f"got {type(wall).__name__} {wall!r}.")
     return ToyCNN(wall=wall, **VARIANTS[variant])
 
 

@@ -24,6 +24,7 @@ from ..data.stackmix import IMAGENET_MEAN, IMAGENET_STD, class_folders
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..networks.vgg import save_paper_vgg
 from .loop import fit
+from ..errors import BadValue
 
 __all__ = ["Recipe", "RECIPES", "build_model", "image_folder", "loaders", "train",
            "make_synthetic_folder", "PAPER_ACCURACY", "main"]
@@ -82,7 +83,7 @@ def build_model(recipe: Recipe, num_classes: int) -> MaskedVGG:
     """The masked [VGG] for a recipe; with ``recipe.pretrained``, conv1_1..conv5_2 are copied
     from torchvision's ImageNet VGG16 (downloaded once, ~528 MB)."""
     if recipe.pretrained and recipe.width != 1:
-        raise ValueError("Pretrained VGG16 weights need width=1.")
+        raise BadValue("Pretrained VGG16 weights need width=1.")
     reference = _torchvision_vgg16() if recipe.pretrained else None   # fail fast when offline
     model = masked_vgg16(num_classes=num_classes, width=recipe.width,
                          input_size=recipe.input_size)
