@@ -37,6 +37,7 @@ any other set-up (e.g. a GPU, the full MNIST training set) the model is trained 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module):
     """``model`` in eval mode for the duration; its previous mode restored after."""
+    model = validate.module(model)
     was_training = model.training
     model.eval()
     try:
@@ -116,4 +117,10 @@ def choose_device() -> str:
 
 def resolve_device(device=None) -> torch.device:
     """``None`` -> :func:`choose_device`; otherwise ``torch.device(device)``."""
-    return torch.device(choose_device() if device is None else device)
+    if device is None:
+        return torch.device(choose_device())
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise BadValue(f"device must be None, 'cpu', 'cuda' (or 'cuda:N'), 'mps' or a "
+                       f"torch.device, got {device!r:.60}.") from None

@@ -87,6 +87,10 @@ def _gradient(y: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
 def resolve_layer(model: nn.Module, layer) -> nn.Module:
     """The module to explain: ``layer`` itself, its dotted name, or the model's default."""
+    model = validate.module(model)
+    if not (layer is None or isinstance(layer, (str, nn.Module))):
+        raise BadType(f"layer must be None, a module of the model or its dotted name, got "
+                      f"{layer!r:.60} ({type(layer).__name__}).")
     if layer is None:
         layer = getattr(model, "cam_layer", None)
         if layer is None:
@@ -122,7 +126,7 @@ def _check_feature_map(output, layer, model):
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``model(x)``, with an error naming the shape when the model cannot take ``x``, and one
     saying what to do when it returns something other than a tensor of scores."""
-    validate.model_dtype(x, model)
+    validate.model_dtype(validate.images(x), validate.module(model))
     try:
         out = model(x)
     except RuntimeError as e:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import validate
-from ..errors import BadValue, CorruptFile
+from ..errors import BadType, BadValue, CorruptFile
 
 __all__ = ["DRIVE_FOLDER_ID", "PaperAssets", "find_paper_assets", "fetch_paper_assets",
            "default_dest", "paper_table1"]
@@ -59,6 +59,8 @@ def find_paper_assets(root) -> PaperAssets:
     folders named ``stackmix`` / ``stackgen`` (any case) that hold images (not empty); the
     shallowest match wins. Archives are not looked into: :func:`fetch_paper_assets` unpacks
     and verifies them."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise BadType(f"root must be a folder path, got {root!r:.60} ({type(root).__name__}).")
     root = Path(root)
     if not root.is_dir():
         return PaperAssets(None, None, None, None)

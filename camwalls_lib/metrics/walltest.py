@@ -216,6 +216,10 @@ def agreement(a: WallReport, b: WallReport) -> dict:
     ``max_diff`` (largest absolute difference over all pixels, in [0, 1]) and Pearson's
     ``r`` over all pixels, plus both worst-case ``mu``. Where one side is constant (e.g. every
     map blank) ``r`` is 1 if both sides are the same maps, else NaN (undefined)."""
+    for name, r in (("a", a), ("b", b)):
+        if not isinstance(r, WallReport):
+            raise BadType(f"agreement compares two WallReports (from wall_test); {name} is "
+                          f"{type(r).__name__}.")
     if a.maps is None or b.maps is None or a.maps.shape != b.maps.shape:
         shapes = [None if r.maps is None else tuple(r.maps.shape) for r in (a, b)]
         raise BadValue(f"agreement compares two reports on the same images; their maps are "

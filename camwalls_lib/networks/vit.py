@@ -264,4 +264,5 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
 
 def parameter_count(model: nn.Module) -> int:
     """Number of trainable weights."""
+    model = validate.module(model)
     return sum(math.prod(p.shape) for p in model.parameters() if p.requires_grad)

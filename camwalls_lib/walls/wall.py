@@ -110,6 +110,7 @@ def paper_wall(side: int) -> Wall:
 
 def theorem3_wall(h_prime: int) -> Wall:
     """Theorem 3's wall ``W_{:, -h'/2:, :} = 0``: the lower half of the pooled map."""
+    h_prime = validate.positive_int(h_prime, "h_prime")
     if h_prime % 2:
         raise BadValue(f"Theorem 3 assumes h' even, got h' = {h_prime}.")
     return Wall.bottom(h_prime // 2)
@@ -131,6 +132,8 @@ def visible_positions(wall, hp: int, wp: int) -> torch.Tensor:
 def walled_positions(h: int, w: int, k_pool: int, wall="half") -> torch.Tensor:
     """Bool ``[h, w]``: positions of ``B`` whose pooling window is behind the wall, i.e. whose
     value cannot reach the output (the dead zone at feature resolution)."""
+    h, w = validate.positive_int(h, "h"), validate.positive_int(w, "w")
+    k_pool = validate.positive_int(k_pool, "k_pool")
     visible = visible_positions(wall, h // k_pool, w // k_pool)
     return ~visible.repeat_interleave(k_pool, 0).repeat_interleave(k_pool, 1)
 
