@@ -31,11 +31,9 @@ import torch
 import torch.nn as nn
 
 from .. import cams, validate
-from ..cams.capture import forward
 from ..errors import BadType, BadValue, ExplainerMisbehaved
-from ..helpers import eval_mode, resolve_target
-from ..walls import dead_zone as compute_dead_zone
 from .mu import mu
+from .wallcheck import as_maps, check_batch, check_unchanged, check_zone, fingerprint, targets
 
 __all__ = ["Explainer", "WallReport", "wall_test", "assert_wall_holds", "camwalls_explainer",
            "scoreboard", "to_markdown", "agreement", "agreement_markdown", "VERDICTS"]
@@ -111,15 +109,15 @@ def wall_test(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=No
         raise BadType(f"explainer must be a callable (model, x, target) -> maps, got "
                       f"{explainer!r:.60}.")
     tolerance = validate.fraction(tolerance, "tolerance")
-    x = _check_batch(x, model)
-    target = _targets(model, x, target)
-    zone = _check_zone(model, x, zone)
+    x = check_batch(x, model)
+    target = targets(model, x, target)
+    zone = check_zone(model, x, zone)
     label = name or getattr(explainer, "__name__", type(explainer).__name__)
-    before = _fingerprint(model)
+    before = fingerprint(model)
     start = time.perf_counter()
     out = explainer(model, x.clone(), target.clone())     # its own copies: edits stay its own
     seconds = (time.perf_counter() - start) / x.shape[0]
-    _check_unchanged(model, before, label)
+    check_unchanged(model, before, label)
     maps = as_maps(out, x, label)
     inside = maps[:, zone]
     max_inside = inside.amax(1)
@@ -173,8 +171,8 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
         raise BadType(f"explainers must be a dict {{name: explainer}}, got "
                       f"{type(explainers).__name__}.")
     validate.fraction(tolerance, "tolerance")
-    _targets(model, _check_batch(x, model), target)
-    zone = _check_zone(model, x, zone)
+    targets(model, check_batch(x, model), target)
+    zone = check_zone(model, x, zone)
     results = []
     for name, explainer in explainers.items():
         try:
@@ -184,8 +182,13 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
         except Exception as err:  # noqa: BLE001 -- recorded, not hidden, when asked to
             if not skip_errors:
                 raise
-            results.append((library, name, f"n/a: {type(err).__name__}: {str(err)[:90]}"))
+            results.append((library, name, f"n/a: {_kind(err)}: {str(err)[:90]}"))
     return results
+
+
+def _kind(err: Exception) -> str:
+    """The built-in kind of an error, for a reader's table (``BadValue`` -> ``ValueError``)."""
+    return next(c.__name__ for c in type(err).__mro__ if c.__module__ == "builtins")
 
 
 def to_markdown(results, predicted_pass=None) -> str:
@@ -245,112 +248,3 @@ def agreement_markdown(results, pairs) -> str:
         lines.append(f"| {a[1]} ({a[0]}) | {b[1]} ({b[0]}) | {d['max_diff']:.3f} | {d['r']:.4f} "
                      f"| {d['mu_a']:.3f} | {d['mu_b']:.3f} |")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- checks
-
-def as_maps(out, x: torch.Tensor, name: str = "explainer") -> torch.Tensor:
-    """The explainer's output as float ``[N, H, W]`` at the input resolution of
-    ``x [N, C, H, W]``, after checking shape, finiteness and sign."""
-    N, (H, W) = x.shape[0], x.shape[-2:]
-    if isinstance(out, np.ndarray):
-        out = torch.from_numpy(np.ascontiguousarray(out))
-    if not torch.is_tensor(out):
-        raise BadType(f"{name} returned {type(out).__name__}; an explainer must return a "
-                      f"torch tensor or numpy array of maps [N, h, w] (N = {N}).")
-    out = out.detach().cpu()
-    if out.is_complex():
-        raise BadType(f"{name} returned complex maps ({out.dtype}): return real values "
-                      "(e.g. maps.abs()).")
-    out = _as_float(out)
-    if out.dim() == 4 and out.shape[1] == 1:
-        out = out[:, 0]
-    if out.dim() != 3 or out.shape[0] != N:
-        hint = (" It looks like per-channel pixel attributions: reduce them over channels, "
-                "e.g. maps.abs().sum(1)." if out.dim() == 4 else "")
-        raise BadValue(f"{name} returned maps of shape {tuple(out.shape)}; expected "
-                       f"[N, h, w] with N = {N} (one map per image).{hint}")
-    if not torch.isfinite(out).all():
-        bad = int((~torch.isfinite(out)).sum())
-        raise BadValue(f"{name} returned {bad} NaN/inf value(s): fix the method (a 0/0 in its "
-                       "normalisation? a flat map?) before testing it against a wall.")
-    if (out < 0).any():
-        raise BadValue(f"{name} returned negative values (min {float(out.min()):.3g}): the "
-                       "wall test measures where a map puts its mass, so maps must be >= 0. "
-                       "Keep positive evidence (maps.clamp(min=0)) or magnitudes (maps.abs()) "
-                       "inside your explainer, whichever your method means.")
-    if out.shape[-2:] != (H, W):
-        if out.shape[-2] > H or out.shape[-1] > W:
-            raise BadValue(f"{name} returned maps of {tuple(out.shape[-2:])}, larger than the "
-                           f"{H}x{W} input: return maps at feature or input resolution.")
-        out = cams.upsample(out, (H, W))
-    return out
-
-
-def _as_float(out: torch.Tensor) -> torch.Tensor:
-    """``out`` as float32, unless it is float64 with values float32 cannot hold (1e39 would
-    become inf, 1e-300 would become 0): then it stays float64."""
-    f = out.float()
-    if out.dtype == torch.float64 and (not bool(torch.isfinite(f).all())
-                                       or bool(((f == 0) & (out != 0)).any())):
-        return out
-    return f
-
-
-def _check_batch(x, model: nn.Module) -> torch.Tensor:
-    """Images ``[N, C, H, W]`` the model can take: floats of its dtype (checked by
-    :func:`camwalls_lib.validate.images` and :func:`~camwalls_lib.validate.model_dtype`)."""
-    return validate.model_dtype(validate.images(x), validate.module(model))
-
-
-def _check_zone(model, x, zone) -> torch.Tensor:
-    given = zone is not None
-    if zone is None:
-        if not (hasattr(model, "features") and getattr(model, "wall", None) is not None):
-            raise BadValue("This model has no wall, so the wall test has nothing to check: use "
-                           "a walled model (camwalls_lib.networks), or give "
-                           "your own model `.features` and a `.wall` (camwalls_lib.walls.Wall), "
-                           "or pass zone= (a bool [H, W] mask of pixels it provably ignores).")
-        zone = compute_dead_zone(model, tuple(x.shape[1:]))
-    if isinstance(zone, np.ndarray):
-        zone = torch.from_numpy(zone)
-    zone = validate.tensor(zone, "zone", f"bool {tuple(x.shape[-2:])}").cpu()
-    if zone.dtype != torch.bool or zone.shape != x.shape[-2:]:
-        raise BadValue(f"zone must be a bool mask of shape {tuple(x.shape[-2:])}, got "
-                       f"{zone.dtype} {tuple(zone.shape)}.")
-    if not zone.any():
-        raise BadValue("The dead zone is empty: every input pixel can reach a visible feature "
-                       "(the wall hides nothing at this input size), so no map can fail. Wall "
-                       "more rows, or wall an earlier layer with a smaller receptive field.")
-    if zone.all():
-        raise BadValue("The dead zone covers the whole image: the wall hides everything.")
-    if given and hasattr(model, "features") and getattr(model, "wall", None) is not None:
-        true = compute_dead_zone(model, tuple(x.shape[1:]))
-        seen = int((zone & ~true).sum())
-        if seen:
-            raise BadValue(f"zone marks {seen} pixels this model can see (they are outside its "
-                           "dead zone): is it transposed, or made for another input size? "
-                           "Leave zone=None to use the model's own dead zone.")
-    return zone
-
-
-def _targets(model, x, target) -> torch.Tensor:
-    with eval_mode(model), torch.no_grad():
-        return resolve_target(target, forward(model, x))
-
-
-def _fingerprint(model: nn.Module) -> tuple:
-    """What an explainer must leave as it found it: the checksum of every parameter and
-    buffer, and the train/eval mode of every module."""
-    return (validate.checksum(dict(model.state_dict(keep_vars=False))),
-            tuple(m.training for m in model.modules()))
-
-
-def _check_unchanged(model: nn.Module, before: tuple, label: str) -> None:
-    after = _fingerprint(model)
-    if after != before:
-        what = "weights or buffers" if after[0] != before[0] else "train/eval mode"
-        raise ExplainerMisbehaved(
-            f"the explainer {label!r} changed the model's {what}: every later explainer would "
-            "be tested on another network. Make it restore what it changes (e.g. "
-            "camwalls_lib.helpers.eval_mode), or give it a copy (copy.deepcopy(model)).")
