@@ -13,6 +13,8 @@ are the library's own (:mod:`camwalls_lib.errors`: :class:`~camwalls_lib.errors.
 - :func:`boolean`, :func:`fraction`, :func:`choice`, :func:`names` -- flags, tolerances in
   [0, 1), names from a registry (any case), one name or several (never split into letters);
 - :func:`real_maps` -- a batch of real-valued maps, not empty;
+- :func:`count_arg`, :func:`positive_arg` -- ``argparse`` types: command lines checked while
+  parsing, before any work;
 - :func:`target` -- the one target check: ``None``, one class index or ``N`` of them;
 - :func:`explicit_dir`, :func:`cache_folder` -- data and cache locations;
 - :func:`atomic_save`, :func:`atomic_write_text`, :func:`load_tensors` -- files written by
@@ -22,6 +24,7 @@ are the library's own (:mod:`camwalls_lib.errors`: :class:`~camwalls_lib.errors.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import numbers
 import os
@@ -35,7 +38,8 @@ import torch.nn as nn
 from .errors import BadType, BadValue, CorruptFile
 
 __all__ = ["tensor", "finite", "images", "model_dtype", "positive_int", "positive_number",
-           "module", "target", "boolean", "fraction", "choice", "names", "real_maps", "explicit_dir",
+           "module", "target", "boolean", "fraction", "choice", "names", "real_maps",
+           "count_arg", "positive_arg", "explicit_dir",
            "cache_folder", "atomic_save", "atomic_write_text", "atomic_write_bytes",
            "load_tensors", "checksum", "sealed", "unsealed", "CorruptFile"]
 
@@ -236,6 +240,29 @@ def real_maps(value, name: str = "maps", min_dim: int = 2) -> torch.Tensor:
         raise BadType(f"{name} must hold real numbers, got {t.dtype}: a map is a float "
                       f"tensor (use {name}.float(), or {name}.abs() for complex values).")
     return t if t.is_floating_point() else t.float()
+
+
+def count_arg(text: str) -> int:
+    """An ``argparse`` type: an int >= 1 (``--epochs 0`` is refused while parsing, before any
+    work)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
+    return value
+
+
+def positive_arg(text: str) -> float:
+    """An ``argparse`` type: a finite number > 0 (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 # ----------------------------------------------------------------------------- files

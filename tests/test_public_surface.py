@@ -30,7 +30,7 @@ from camwalls_lib.cams.capture import forward as capture_forward
 from camwalls_lib.cams import vit_explain
 from camwalls_lib.data import paper_assets
 from camwalls_lib.errors import CamwallsError
-from camwalls_lib.metrics import baseline_mu, mass_share, mu, walltest
+from camwalls_lib.metrics import baseline_mu, mass_share, mu, wallcheck, walltest
 from camwalls_lib.networks import vit as vit_net
 from camwalls_lib.networks.models import ToyCNN
 from camwalls_lib.training import fashion_vgg
@@ -262,6 +262,15 @@ CASES: dict[str, Case] = {
         .explainers(**kw), lambda m=method: {"methods": [m]}, {"methods": "names"})
        for module, method in (("grad_cam", "GradCAM"), ("torch_cam", "GradCAM"),
                               ("captum_attr", "LayerGradCam"))},
+    "camwalls_lib.metrics.wallcheck.as_maps": Case(
+        wallcheck.as_maps, lambda: {"out": MAPS, "x": X, "name": "spy"}, {"out": "maps"},
+        {"out": "spy"}),
+    "camwalls_lib.metrics.wallcheck.check_zone": Case(
+        wallcheck.check_zone, lambda: {"model": MODEL, "x": X, "zone": ZONE}, {"zone": "zone"},
+        {"zone": "zone|dead zone"}),
+    "camwalls_lib.metrics.wallcheck.check_batch": Case(
+        wallcheck.check_batch, lambda: {"x": X, "model": MODEL},
+        {"x": "images", "model": "model"}, {"x": r"\bx\b|images"}),
 }
 """Public name -> how to call it with bad values."""
 
@@ -318,18 +327,17 @@ _exclude("trains, downloads or reads data sets: minutes per call, bad inputs cov
          "explicit cases (tests/test_bad_inputs.py, tests/test_loads_checked.py, "
          "tests/test_paper_assets.py, tests/test_data.py)",
          "training.fashion_vgg.train_one", "training.fashion_vgg.train_pair",
-         "training.fashion_vgg.main", "training.mnist.train_walled_mnist",
-         "training.mnist.load_split", "training.vgg.train", "training.vgg.main",
+         "training.mnist.train_walled_mnist", "training.mnist.load_split", "training.vgg.train",
          "training.vgg.loaders", "training.vgg.image_folder", "training.vgg.make_synthetic_folder",
          "training.loop.fit", "training.loop.evaluate", "networks.vit.train_walled_vit",
-         "metrics.fashion_table1.main", "metrics.fashion_table1.compute_table1",
+         "metrics.fashion_table1.compute_table1",
          "metrics.fashion_table1.same_class_stackmix", "metrics.fashion_table1.load_table1",
          "data.paper_assets.fetch_paper_assets", "data.paper_assets.paper_table1",
          "data.fashion.load_fashion", "data.mnist.load_mnist", "data.stackmix.build_stackmix",
          "data.stackmix.offline_stackmix", "data.photos.offline_photos",
          "networks.efficientnet.load_efficientnet_lite0",
          "networks.efficientnet.walled_efficientnet_lite0", "networks.efficientnet_depth.depth_sweep",
-         "networks.efficientnet_depth.depth_leak", "metrics.leak.leak_table", "bench.main",
+         "networks.efficientnet_depth.depth_leak", "metrics.leak.leak_table",
          "bench.setup", "bench.measure", "cams.methods.compute_many", "cams.methods.saliency_many")
 
 _exclude("a dataclass or record type: built by the library's own functions from checked values, "
@@ -408,7 +416,12 @@ _exclude("a metric or table of the book's figures whose inputs come from the lib
          "walls.deadzone.dead_rows", "walls.deadzone.receptive_field",
          "walls.wall.wall_is_exact", "walls.wall.walled_weights", "walls.wall.effective_weight",
          "walls.wall.require_walled_state", "validate.finite", "validate.model_dtype",
-         "helpers.hooked")
+         "helpers.hooked", "metrics.wallcheck.targets")
+_exclude("compares the model before and after an explainer ran; exercised by "
+         "tests/test_walltest_guard.py with explainers that change the model",
+         "metrics.wallcheck.fingerprint", "metrics.wallcheck.check_unchanged")
+_exclude("an argparse type: every command line using it is covered by the generated "
+         "command-line cases below (CLIS)", "validate.count_arg", "validate.positive_arg")
 
 
 def _public_names() -> list[str]:
@@ -424,8 +437,9 @@ def _public_names() -> list[str]:
 
 def test_every_public_name_has_a_case_or_a_reason():
     """A public function added later without a bad-input case (or a reason) fails here."""
-    unregistered = [n for n in _public_names() if n not in CASES and n not in EXCLUDED]
-    stale = [n for n in (*CASES, *EXCLUDED) if n not in set(_public_names())]
+    unregistered = [n for n in _public_names() if n not in CASES and n not in EXCLUDED
+                    and n not in CLIS]
+    stale = [n for n in (*CASES, *EXCLUDED, *CLIS) if n not in set(_public_names())]
     assert not unregistered, ("public names without a bad-input case in tests/"
                               f"test_public_surface.py (add a Case or a reason): {unregistered}")
     assert not stale, f"registry entries that are no longer public names: {stale}"
@@ -459,3 +473,53 @@ def test_bad_values_get_a_library_error_naming_the_argument(name, param, data, t
     assert case.post is not None and case.post(result), (
         f"{name}({param}={value!r:.80}) returned {type(result).__name__} without an error: "
         "silently accepted a bad value")
+
+
+# ----------------------------------------------------------------------------- command lines
+
+BAD_TEXT = {
+    "count": st.one_of(st.integers(max_value=0).map(str),
+                       st.sampled_from(["1.5", "x", "", "nan", "1e3", "three"])),
+    "positive": st.one_of(st.floats(max_value=0, allow_nan=False).map(str),
+                          st.sampled_from(["nan", "inf", "-inf", "x", ""])),
+}
+
+CLIS: dict[str, tuple] = {
+    "camwalls_lib.training.fashion_vgg.main": (
+        "camwalls_lib.training.fashion_vgg", ["--out", "{tmp}/out"],
+        {"--train": "count", "--test": "count", "--epochs": "count", "--width": "positive",
+         "--lr": "positive"}, ["train_pair"]),
+    "camwalls_lib.training.vgg.main": (
+        "camwalls_lib.training.vgg", ["train", "--data", "{tmp}", "--out", "{tmp}/out"],
+        {"--epochs": "count", "--batch-size": "count"}, ["train"]),
+    "camwalls_lib.metrics.fashion_table1.main": (
+        "camwalls_lib.metrics.fashion_table1", ["--out", "{tmp}/out"],
+        {"--n": "count", "--n-perturbation": "count"}, ["compute_table1", "load_fashion"]),
+    "camwalls_lib.bench.main": (
+        "camwalls_lib.bench", ["--tiny", "--device", "cpu"],
+        {"--width": "positive", "--images": "count", "--batch-size": "count",
+         "--repeats": "count"}, ["bench"]),
+}
+"""Public command line -> (module, good arguments, {flag: kind of bad text}, the functions
+that do its work: a bad flag must stop it before any of them runs)."""
+
+_FLAGS = [(name, flag) for name, cli in CLIS.items() for flag in cli[2]]
+
+
+@pytest.mark.parametrize("name, flag", _FLAGS, ids=[f"{n.split('.')[-2]}{f}" for n, f in _FLAGS])
+@settings(max_examples=5, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_bad_flag_stops_a_command_line_before_any_work(name, flag, data, tmp_path_factory,
+                                                         monkeypatch, capsys):
+    module_name, good, flags, work = CLIS[name]
+    module = importlib.import_module(module_name)
+    for fn in work:
+        monkeypatch.setattr(module, fn, lambda *a, **k: pytest.fail(f"{name} started work"))
+    tmp = tmp_path_factory.mktemp("cli")
+    text = data.draw(BAD_TEXT[flags[flag]], label=flag)
+    with pytest.raises(SystemExit) as exit_:
+        module.main([a.format(tmp=tmp) for a in good] + [f"{flag}={text}"])
+    assert exit_.value.code == 2
+    assert flag in capsys.readouterr().err
+    assert list(tmp.iterdir()) == []

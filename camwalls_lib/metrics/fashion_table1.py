@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from .. import validate
 from ..data.fashion import CLASSES, load_fashion, normalize, upsample
 from ..data.stackmix import SPLIT_ROW, StackSet
 from ..walls import dead_zone
@@ -127,9 +128,10 @@ def main(argv=None) -> int:
                                 description="Table 1 on the Fashion-MNIST masked VGG16.")
     p.add_argument("--weights", default=str(ASSETS), help="folder with walled.pt, record.json")
     p.add_argument("--out", help="folder for the CSVs and table1.json (default: --weights)")
-    p.add_argument("--n", type=int, default=512, help="composites (gradient methods)")
-    p.add_argument("--n-perturbation", type=int, default=64)
-    a = p.parse_args(argv)
+    p.add_argument("--n", type=validate.count_arg, default=512,
+                   help="composites (gradient methods)")
+    p.add_argument("--n-perturbation", type=validate.count_arg, default=64)
+    a = p.parse_args(argv)                       # every argument checked before any work
     out = Path(a.out or a.weights)
     model = load_trained(True, a.weights)
     test = load_fashion("test")

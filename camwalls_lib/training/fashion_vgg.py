@@ -220,22 +220,6 @@ def _recipe_of(path: Path, name: str, fix: str) -> FashionRecipe:
     return recipe
 
 
-def _count(text: str) -> int:
-    """argparse type: an int >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
-    return value
-
-
-def _positive(text: str) -> float:
-    """argparse type: a finite float > 0."""
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def _device(text: str) -> str:
     """argparse type: a device torch knows (cpu, cuda, cuda:1, mps)."""
     try:
@@ -250,11 +234,11 @@ def main(argv=None) -> int:
                                             "Fashion-MNIST at 224 x 224.")
     p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints")
-    p.add_argument("--train", type=_count, default=RECIPE.train_items, help="training items")
-    p.add_argument("--test", type=_count, default=RECIPE.test_items, help="test items")
-    p.add_argument("--epochs", type=_count, default=RECIPE.epochs)
-    p.add_argument("--width", type=_positive, default=RECIPE.width)
-    p.add_argument("--lr", type=_positive, default=RECIPE.lr)
+    p.add_argument("--train", type=validate.count_arg, default=RECIPE.train_items, help="training items")
+    p.add_argument("--test", type=validate.count_arg, default=RECIPE.test_items, help="test items")
+    p.add_argument("--epochs", type=validate.count_arg, default=RECIPE.epochs)
+    p.add_argument("--width", type=validate.positive_arg, default=RECIPE.width)
+    p.add_argument("--lr", type=validate.positive_arg, default=RECIPE.lr)
     p.add_argument("--only", choices=["walled", "unwalled"], help="train one network only")
     p.add_argument("--device", type=_device, help="cpu or cuda (default: cuda if available)")
     a = p.parse_args(argv)               # every argument checked before any work

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .. import validate
 from ..data.stackmix import IMAGENET_MEAN, IMAGENET_STD, class_folders
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..networks.vgg import save_paper_vgg
@@ -253,10 +254,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="folder for checkpoint.pt and masked_vgg.pt")
     p.add_argument("--resume", action="store_true",
                    help="continue exactly from OUT/checkpoint.pt")
-    p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
-    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    p.add_argument("--epochs", type=validate.count_arg,
+                   help="override the recipe's number of epochs")
+    p.add_argument("--batch-size", type=validate.count_arg,
+                   help="override the recipe's batch size")
     p.add_argument("--workers", type=int, help="override the number of data-loading workers")
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"--workers must be >= 0 (0: load in the main process), got {args.workers}")
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                    ("num_workers", args.workers)) if v is not None}
     if not Path(args.data).is_dir():
