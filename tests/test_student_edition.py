@@ -187,3 +187,14 @@ def test_an_edition_that_fails_half_way_writes_nothing(tmp_path):
         make_student_edition(src, tmp_path / "out", echo=lambda *_: None)
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_an_edition_writes_nothing_outside_its_output(tmp_path):
+    import shutil
+    src = tmp_path / "src"
+    shutil.copytree(BOOK, src, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    make_student_edition(src, tmp_path / "out", echo=lambda *_: None)
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+    assert not list((tmp_path / "out").rglob("*.tmp"))
