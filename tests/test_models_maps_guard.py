@@ -15,7 +15,7 @@ from camwalls_lib.walls import Wall, attention_mask, dead_zone
 torch.manual_seed(0)
 VIT = WalledViT(image_size=8, patch=2, dim=8, depth=1, heads=2, wall=Wall.bottom(1)).eval()
 XV = torch.rand(2, 1, 8, 8)
-ZONE = dead_zone(VIT, (1, 8, 8))
+ZONE = ZONE_V = dead_zone(VIT, (1, 8, 8))
 
 
 # ----------------------------------------------------------------------------- the walled ViT
@@ -127,3 +127,16 @@ def test_a_layer_called_twice_in_one_forward_is_refused():
 def test_numpy_maps_get_the_conversion():
     with pytest.raises(TypeError, match="torch.from_numpy"):
         cams.normalize(np.ones((1, 4, 4)))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"batch_size": 0}, "batch_size"),
+                                           ({"upsample": "nearest"}, "upsample")])
+def test_vit_leak_table_checks_its_options_before_any_work(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        vit_explain.leak_table(VIT, XV, ZONE_V, ["rollout"], **kwargs)
+
+
+def test_a_mistyped_method_is_refused_when_the_explainer_is_made():
+    from camwalls_lib.metrics.walltest import camwalls_explainer
+    with pytest.raises(ValueError, match="gradcamm"):
+        camwalls_explainer("gradcamm")

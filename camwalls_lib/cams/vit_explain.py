@@ -162,6 +162,8 @@ def leak_table(model: WalledViT, x: torch.Tensor, dead_zone: torch.Tensor,
     :class:`~camwalls_lib.metrics.leak.LeakTable` (labels from :data:`LABELS`); ``dead_zone`` bool
     ``[H, W]``; ``target``: None (each image's prediction), one class, or ``N`` classes."""
     x = validate.images(x)
+    batch_size = validate.positive_int(batch_size, "batch_size")
+    upsample = validate.choice(upsample, "upsample", ("patch", "bilinear"))
     if target is not None:          # the number of classes is checked by each explainer
         target = validate.target(target, len(x), num_classes=model.head.out_features)
     methods = [validate.choice(m, "method", (*EXPLAINERS, *cams.METHODS))

@@ -150,6 +150,9 @@ def camwalls_explainer(method, layer=None, **options) -> Explainer:
     """An explainer running :func:`camwalls_lib.cams.compute` (raw maps at feature
     resolution, upsampled by the wall test): ``method`` is a name of :data:`cams.METHODS` or a
     weighting rule."""
+    if not callable(method):
+        method = cams.method_name(method)         # a typo is refused here, not at the first call
+
     def explain(model, x, target):
         return cams.compute(method, model, x, target, layer, **options)
     explain.__name__ = cams.LABELS.get(method, str(method)) if isinstance(method, str) else \
