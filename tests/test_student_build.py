@@ -161,3 +161,12 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path):
     (tmp_path / "file").write_text("x")
     assert main([str(tmp_path), str(tmp_path / "file")]) == 2
     assert (tmp_path / "file").read_text() == "x"
+
+
+def test_student_sources_rerun_over_their_own_copy(repo_and_build, tmp_path):
+    repo, built = repo_and_build
+    student_sources(repo, built, tmp_path / "out")
+    (tmp_path / "out" / "stale.txt").write_text("from an older run")
+    written = student_sources(repo, built, tmp_path / "out")
+    assert [p.name for p in written] == ["01_ch.ipynb"]
+    assert not (tmp_path / "out" / "stale.txt").exists()

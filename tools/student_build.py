@@ -149,7 +149,8 @@ def _claim(out: Path, clear) -> None:
         for name in clear if clear is not None else [p.name for p in out.iterdir()]:
             target = out / name
             if target.is_dir() and not target.is_symlink():
-                _check_ours(target)
+                if clear is not None:       # a named output inside OUT: marked by us too
+                    _check_ours(target)
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
