@@ -24,10 +24,10 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ..errors import BadValue
 from ..helpers import eval_mode
 from .maps import unit_masks
 from .perturb import first_equal, target_scores
-from ..errors import BadValue
 
 __all__ = ["masked_scores", "shared_passes", "channels_last", "KINDS"]
 

@@ -20,6 +20,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from .. import validate
+from ..errors import BadType, BadValue
 from .capture import Capture, capture
 from .maps import combine, normalize, upsample
 from .masked import shared_passes
@@ -27,7 +28,6 @@ from .polycam import polycam
 from .rules import (ablationcam_weights, cam_weights, centred, eigencam_weights,
                     gradcam_weights, gradcampp_weights, hirescam_weights, layercam_weights,
                     opticam_weights, scorecam_weights, xgradcam_weights)
-from ..errors import BadType, BadValue
 
 __all__ = ["Method", "RULES", "METHODS", "LABELS", "GLOBAL", "compute", "compute_many",
            "options_of", "saliency", "saliency_many", "method_name"]

@@ -11,11 +11,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadValue
 from ..helpers import eval_mode
 from .capture import capture, forward, resolve_layer
 from .maps import EPS, combine, upsample
 from .masked import masked_scores
-from ..errors import BadValue
 
 __all__ = ["polycam", "poly_weights", "lnorm"]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import BadValue
 from ..helpers import eval_mode
 from . import perturb
 from .capture import Capture
 from .maps import EPS, upsample
 from .masked import masked_scores
-from ..errors import BadValue
 
 __all__ = ["cam_weights", "gradcam_weights", "gradcampp_weights", "xgradcam_weights",
            "hirescam_weights", "layercam_weights", "scorecam_weights", "ablationcam_weights",

@@ -25,11 +25,11 @@ import time
 import torch
 
 from .. import cams, validate
+from ..errors import BadType, BadValue
 from ..helpers import eval_mode, resolve_target
 from ..metrics import mu
 from ..metrics.leak import LeakTable
 from ..networks.vit import Attention, WalledViT
-from ..errors import BadType, BadValue
 
 __all__ = ["EXPLAINERS", "LABELS", "POSITIONWISE", "attention_weights", "class_attention",
            "rollout", "chefer", "explain", "patch_upsample", "saliency", "leak_table",

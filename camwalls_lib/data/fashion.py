@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
-from .mnist import Digits, data_dirs, load_idx
 from ..errors import BadValue
+from .mnist import Digits, data_dirs, load_idx
 
 __all__ = ["CLASSES", "MEAN", "STD", "load_fashion", "fashion_dirs", "upsample", "normalize",
            "to_vgg_input", "FashionLoader"]

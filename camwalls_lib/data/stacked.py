@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .mnist import Digits
 from ..errors import BadValue
+from .mnist import Digits
 
 __all__ = ["Stacked", "stack_digits", "bands"]
 

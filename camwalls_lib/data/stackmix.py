@@ -30,8 +30,8 @@ import torch
 from PIL import Image
 from torchvision.transforms import functional as TF
 
-from .photos import stack_pair
 from ..errors import BadValue
+from .photos import stack_pair
 
 __all__ = ["StackSet", "build_stackmix", "load_stack_folder", "offline_stackmix",
            "class_folders", "preprocess", "normalize_imagenet", "IMAGENET_MEAN",

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
-from ..helpers import eval_mode, resolve_target
 from ..errors import BadValue
+from ..helpers import eval_mode, resolve_target
 
 __all__ = ["insertion_deletion", "confidence_change", "gaussian_blur"]
 

@@ -29,9 +29,9 @@ import torch
 from .. import validate
 from ..data.fashion import CLASSES, load_fashion, normalize, upsample
 from ..data.stackmix import SPLIT_ROW, StackSet
+from ..errors import BadValue
 from ..walls import dead_zone
 from .leak import LeakTable, leak_table
-from ..errors import BadValue
 
 __all__ = ["GRADIENT_METHODS", "PERTURBATION_METHODS", "same_class_stackmix", "same_logits",
            "compute_table1", "load_table1", "summary", "uniform_mu", "main"]

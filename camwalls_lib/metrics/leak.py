@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from .. import cams, validate
+from ..errors import BadType, BadValue
 from .faithfulness import gaussian_blur
 from .mu import mu
-from ..errors import BadType, BadValue
 
 __all__ = ["LeakTable", "leak_table", "fingerprint", "PAPER_TABLE1", "signed_map", "leak_birth",
            "UPSAMPLINGS"]

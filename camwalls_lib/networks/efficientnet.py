@@ -42,10 +42,10 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..errors import BadValue
 from ..helpers import eval_mode
 from ..walls import FeatureWall, Wall
 from .models import WalledNet
-from ..errors import BadValue
 
 __all__ = ["PIP_COMMAND", "load_efficientnet_lite0", "imagenet_classes", "Normalize",
            "WalledEfficientNet", "walled_efficientnet_lite0", "WALL_BLOCK",

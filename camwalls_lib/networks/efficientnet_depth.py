@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import BadValue
 from ..walls import Wall, dead_rows, dead_zone
 from .efficientnet import STRIDE, WalledEfficientNet, load_efficientnet_lite0
-from ..errors import BadValue
 
 __all__ = ["WallGeometry", "smallest_wall", "depth_sweep", "DepthLeak", "depth_leak"]
 

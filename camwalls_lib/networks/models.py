@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 
 from .. import validate
-from ..walls import Wall, WalledLinear, paper_wall
 from ..errors import BadValue
+from ..walls import Wall, WalledLinear, paper_wall
 
 __all__ = ["WalledNet", "ToyCNN", "GAPNet", "MaskedVGG", "masked_vgg16", "VGG16_CONFIG"]
 

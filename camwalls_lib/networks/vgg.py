@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from .. import validate
+from ..errors import BadType, BadValue
 from ..walls import effective_weight, walled_weights
 from .models import MaskedVGG, masked_vgg16
-from ..errors import BadType, BadValue
 
 __all__ = ["load_paper_vgg", "save_paper_vgg", "paper_to_library", "library_to_paper"]
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import inspect
 
 from .. import cams, validate
+from ..errors import BadType, BadValue
 from ..helpers import eval_mode
 from . import method_names, require
-from ..errors import BadType, BadValue
 
 __all__ = ["METHODS", "explainers"]
 

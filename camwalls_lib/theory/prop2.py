@@ -15,10 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import BadType, BadValue
 from ..helpers import resolve_target
 from ..networks.models import ToyCNN
 from ..walls import effective_weight
-from ..errors import BadType, BadValue
 
 __all__ = ["pooling_indicators", "path_sums", "closed_form_gradient", "closed_form_alpha"]
 

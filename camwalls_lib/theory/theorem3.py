@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadType, BadValue
 from ..helpers import choose_device
 from ..walls import visible_positions
-from ..errors import BadType, BadValue
 
 __all__ = ["patch_norms", "theorem3_bound",
            "sqrt_mixture_mean", "expected_gradcam", "bound_factors", "gradcam_batch",

@@ -10,8 +10,8 @@ from typing import Callable
 import torch
 
 from .. import validate
-from .checkpoint import rng_state, set_rng_state
 from ..errors import BadType, BadValue
+from .checkpoint import rng_state, set_rng_state
 
 __all__ = ["TensorLoader", "to_device", "amp_dtype", "autocast", "loader_length",
            "epoch_batches"]

@@ -19,8 +19,8 @@ import torch
 import torch.nn as nn
 
 from .. import validate
-from ..walls import require_walled_state
 from ..errors import BadValue
+from ..walls import require_walled_state
 
 __all__ = ["History", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state",
            "DeferredInterrupt"]

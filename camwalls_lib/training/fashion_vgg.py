@@ -33,11 +33,11 @@ import torch.nn.functional as F
 
 from .. import validate
 from ..data.fashion import FashionLoader, load_fashion
+from ..errors import BadValue
 from ..helpers import resolve_device
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..walls import require_walled_state, wall_is_exact
 from .loop import evaluate, fit
-from ..errors import BadValue
 
 __all__ = ["FashionRecipe", "RECIPE", "unwalled_vgg16", "build", "train_one", "train_pair",
            "load_trained", "ASSETS", "main"]
@@ -234,8 +234,10 @@ def main(argv=None) -> int:
                                             "Fashion-MNIST at 224 x 224.")
     p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints")
-    p.add_argument("--train", type=validate.count_arg, default=RECIPE.train_items, help="training items")
-    p.add_argument("--test", type=validate.count_arg, default=RECIPE.test_items, help="test items")
+    p.add_argument("--train", type=validate.count_arg, default=RECIPE.train_items,
+                   help="training items")
+    p.add_argument("--test", type=validate.count_arg, default=RECIPE.test_items,
+                   help="test items")
     p.add_argument("--epochs", type=validate.count_arg, default=RECIPE.epochs)
     p.add_argument("--width", type=validate.positive_arg, default=RECIPE.width)
     p.add_argument("--lr", type=validate.positive_arg, default=RECIPE.lr)

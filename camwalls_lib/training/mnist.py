@@ -42,13 +42,13 @@ import torch
 
 from .. import validate
 from ..data.mnist import load_mnist
+from ..errors import BadType, BadValue
 from ..helpers import SHIPPED, cache_dir, cached_files, eval_mode, resolve_device
 from ..networks.models import ToyCNN
 from ..walls import Wall
 from .batches import TensorLoader
 from .checkpoint import History
 from .loop import evaluate, fit
-from ..errors import BadType, BadValue
 
 __all__ = ["VARIANTS", "Trained", "make_model", "default_wall", "train_walled_mnist",
            "load_split", "randomize_dead_zone", "invariance_gap"]

@@ -22,10 +22,10 @@ import torch.nn as nn
 
 from .. import validate
 from ..data.stackmix import IMAGENET_MEAN, IMAGENET_STD, class_folders
+from ..errors import BadValue
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..networks.vgg import save_paper_vgg
 from .loop import fit
-from ..errors import BadValue
 
 __all__ = ["Recipe", "RECIPES", "build_model", "image_folder", "loaders", "train",
            "make_synthetic_folder", "PAPER_ACCURACY", "main"]

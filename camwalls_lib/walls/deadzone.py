@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 
 from .. import validate
-from .wall import Wall
 from ..errors import BadType, BadValue
+from .wall import Wall
 
 __all__ = ["dead_zone", "dead_cells", "dead_rows", "receptive_field"]
 
