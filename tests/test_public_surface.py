@@ -28,12 +28,13 @@ import camwalls_lib
 from camwalls_lib import cams, helpers, peers, validate
 from camwalls_lib.cams.capture import forward as capture_forward
 from camwalls_lib.cams import vit_explain
-from camwalls_lib.data import paper_assets
+from camwalls_lib.data import fashion, paper_assets
 from camwalls_lib.errors import CamwallsError
-from camwalls_lib.metrics import baseline_mu, mass_share, mu, wallcheck, walltest
+from camwalls_lib.metrics import baseline_mu, faithfulness, mass_share, mu, wallcheck, walltest
 from camwalls_lib.networks import vit as vit_net
 from camwalls_lib.networks.models import ToyCNN
 from camwalls_lib.training import fashion_vgg
+from camwalls_lib.training.batches import TensorLoader
 from camwalls_lib.walls import deadzone, wall as wall_mod
 
 torch.manual_seed(0)
@@ -271,6 +272,30 @@ CASES: dict[str, Case] = {
     "camwalls_lib.metrics.wallcheck.check_batch": Case(
         wallcheck.check_batch, lambda: {"x": X, "model": MODEL},
         {"x": "images", "model": "model"}, {"x": r"\bx\b|images"}),
+    "camwalls_lib.metrics.faithfulness.gaussian_blur": Case(
+        faithfulness.gaussian_blur, lambda: {"x": X, "sigma": 1.0},
+        {"x": "images", "sigma": "positive"}, {"x": r"\bx\b|images"}),
+    "camwalls_lib.walls.deadzone.dead_rows": Case(
+        deadzone.dead_rows, lambda: {"zone": ZONE}, {"zone": "mask"},
+        post=lambda r: r is None or (isinstance(r, tuple) and 0 <= r[0] <= r[1])),
+    "camwalls_lib.walls.deadzone.receptive_field": Case(
+        deadzone.receptive_field, lambda: {"features": MODEL.features}, {"features": "model"}),
+    "camwalls_lib.walls.wall.wall_is_exact": Case(wall_mod.wall_is_exact, lambda: {"model": MODEL},
+                                                  {"model": "model"}),
+    "camwalls_lib.data.fashion.upsample": Case(
+        fashion.upsample, lambda: {"x": torch.zeros(2, 28, 28, dtype=torch.uint8), "size": 32},
+        {"x": "images", "size": "count"}, {"x": r"\bx\b"}),
+    "camwalls_lib.data.fashion.to_vgg_input": Case(
+        fashion.to_vgg_input, lambda: {"x": torch.zeros(2, 28, 28, dtype=torch.uint8), "size": 32},
+        {"size": "count"}),
+    "camwalls_lib.networks.models.ToyCNN": Case(
+        ToyCNN, lambda: {"image_size": 16, "V": 4, "k": 3, "k_pool": 2},
+        {"image_size": "count", "V": "count", "k": "count", "k_pool": "count"}),
+    "camwalls_lib.training.batches.TensorLoader": Case(
+        TensorLoader, lambda: {"x": X, "y": torch.tensor([0, 1]), "batch_size": 1},
+        {"batch_size": "count"}),
+    "camwalls_lib.metrics.walltest.to_markdown": Case(
+        walltest.to_markdown, lambda: {"results": [REPORT]}, {"results": "model"}),
 }
 """Public name -> how to call it with bad values."""
 
@@ -373,7 +398,7 @@ _exclude("a network layer or model class: its constructor's sizes are checked by
          "cases (tests/test_bad_inputs.py, tests/test_models_maps_guard.py); generated cases "
          "are left for a later pass",
          "networks.vit.PatchGrid", "networks.vit.Attention", "networks.vit.Block",
-         "networks.models.WalledNet", "networks.models.ToyCNN", "networks.models.GAPNet",
+         "networks.models.WalledNet", "networks.models.GAPNet",
          "networks.models.MaskedVGG", "networks.models.masked_vgg16",
          "networks.efficientnet.Normalize", "networks.efficientnet.WalledEfficientNet",
          "networks.efficientnet.HeadWalledBackbone", "networks.efficientnet.top_k",
@@ -396,25 +421,22 @@ _exclude("reads or writes files: bad paths and damaged files have explicit cases
 _exclude("data preparation on tensors the data loaders made (tests/test_data.py, "
          "tests/test_stacked.py, tests/test_stackmix.py, tests/test_photos.py); generated "
          "cases are left for a later pass",
-         "data.fashion.upsample", "data.fashion.normalize", "data.fashion.to_vgg_input",
-         "data.fashion.FashionLoader", "data.photos.stack_pair", "data.photos.shift_down",
+         "data.fashion.normalize", "data.fashion.FashionLoader", "data.photos.stack_pair", "data.photos.shift_down",
          "data.photos.photo_views", "data.photos.square_crop", "data.photos.mixed_composites",
          "data.photos.same_photo_composites", "data.stacked.stack_digits", "data.stacked.bands",
          "data.stackmix.preprocess", "data.stackmix.normalize_imagenet",
-         "training.batches.TensorLoader", "training.batches.to_device",
+         "training.batches.to_device",
          "training.batches.amp_dtype", "training.batches.autocast",
          "training.batches.loader_length", "training.batches.epoch_batches")
 _exclude("a metric or table of the book's figures whose inputs come from the library "
          "(tests/test_metrics.py, tests/test_leak.py, tests/test_fashion_vgg.py); generated "
          "cases are left for a later pass",
          "metrics.faithfulness.insertion_deletion", "metrics.faithfulness.confidence_change",
-         "metrics.faithfulness.gaussian_blur", "metrics.fashion_table1.same_logits",
+         "metrics.fashion_table1.same_logits",
          "metrics.fashion_table1.summary", "metrics.fashion_table1.uniform_mu",
-         "metrics.leak.signed_map", "metrics.leak.leak_birth", "metrics.walltest.to_markdown",
-         "metrics.walltest.agreement_markdown", "training.mnist.randomize_dead_zone",
+         "metrics.leak.signed_map", "metrics.leak.leak_birth", "metrics.walltest.agreement_markdown", "training.mnist.randomize_dead_zone",
          "training.mnist.invariance_gap", "walls.deadzone.dead_cells",
-         "walls.deadzone.dead_rows", "walls.deadzone.receptive_field",
-         "walls.wall.wall_is_exact", "walls.wall.walled_weights", "walls.wall.effective_weight",
+         "walls.wall.walled_weights", "walls.wall.effective_weight",
          "walls.wall.require_walled_state", "validate.finite", "validate.model_dtype",
          "helpers.hooked", "metrics.wallcheck.targets")
 _exclude("compares the model before and after an explainer ran; exercised by "

@@ -102,6 +102,8 @@ def _baseline(x, baseline):
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``x [N, C, H, W]`` (replicate padding, radius ``3 sigma``)."""
+    x = validate.images(x)
+    sigma = validate.positive_number(sigma, "sigma")
     radius = max(1, int(3 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     g = torch.exp(-t**2 / (2 * sigma**2))

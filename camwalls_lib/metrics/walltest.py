@@ -199,6 +199,10 @@ def to_markdown(results, predicted_pass=None) -> str:
 
     ``predicted_pass``: optional ``{library: set of method names predicted to pass}``; adds a
     column with the prediction and whether the verdict confirms it."""
+    if not isinstance(results, (list, tuple)) or not all(
+            isinstance(r, (WallReport, tuple)) for r in results):
+        raise BadType("results must be a list of scoreboard results (WallReports and n/a "
+                      f"tuples), got {type(results).__name__}.")
     extra = " predicted | confirmed |" if predicted_pass is not None else ""
     lines = ["| method | library | mu (worst image) | max in dead zone | max outside | verdict |"
              + extra, "|---|---|---|---|---|---|" + "---|" * (2 * bool(extra))]

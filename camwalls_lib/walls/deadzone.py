@@ -143,6 +143,7 @@ def receptive_field(features: nn.Module) -> int:
     map: 851. Unlike :func:`dead_zone` it ignores borders and padding: it says how far a
     position can reach, not which pixels of a given image it does reach.
     """
+    features = validate.module(features, "features")
     r, jump = 1, 1
     for m in features.modules():
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
@@ -159,6 +160,10 @@ def _first(v) -> int:
 def dead_rows(zone: torch.Tensor) -> tuple[int, int] | None:
     """First and last fully dead row (inclusive, 0-based) of a dead-zone mask ``[H, W]``, or
     None if no row is entirely dead. Handy for reporting: the paper's 1-based ``171:224`` is ``(170, 223)``."""
+    zone = validate.tensor(zone, "zone", "bool [H, W]")
+    if zone.dtype != torch.bool or zone.dim() != 2:
+        raise BadValue(f"zone must be a bool dead-zone mask [H, W], got {zone.dtype} "
+                       f"{tuple(zone.shape)}.")
     rows = torch.nonzero(zone.all(dim=1)).flatten()
     if len(rows) == 0:
         return None

@@ -247,7 +247,7 @@ def attention_mask(wall: Wall | None, h: int, w: int, extra_tokens: int = 1) -> 
 
 def wall_is_exact(model: nn.Module) -> bool:
     """True iff every :class:`WalledLinear` in ``model`` holds exactly 0 behind its wall."""
-    layers = [m for m in model.modules() if isinstance(m, WalledLinear)]
+    layers = [m for m in validate.module(model).modules() if isinstance(m, WalledLinear)]
     if not layers:
         raise BadValue("This model has no WalledLinear layer, so it has no wall to check.")
     return all(bool((walled_weights(m) == 0).all()) for m in layers)
