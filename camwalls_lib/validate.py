@@ -177,7 +177,8 @@ def target(value, n: int, num_classes: int, device=None) -> torch.Tensor:
 def boolean(value, name: str) -> bool:
     """``value`` if it is a bool (a NumPy bool too); a string such as ``"unwalled"``, a number or
     None is refused -- every one of them would silently count as True or False."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool")
+    if isinstance(value, bool) or numpy_bool:
         return bool(value)
     raise BadType(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
 

@@ -105,13 +105,18 @@ def wall_test(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=No
     (``.features`` and ``.wall``). ``tolerance``: the largest ``mu`` still called "below
     tolerance". Returns a :class:`WallReport`.
     """
-    if not callable(explainer):
-        raise BadType(f"explainer must be a callable (model, x, target) -> maps, got "
-                      f"{explainer!r:.60}.")
     tolerance = validate.fraction(tolerance, "tolerance")
     x = check_batch(x, model)
     target = targets(model, x, target)
     zone = check_zone(model, x, zone)
+    return _run(explainer, model, x, target, zone, tolerance, name, library)
+
+
+def _run(explainer, model, x, target, zone, tolerance, name, library) -> WallReport:
+    """The wall test on inputs already checked (``target`` a long tensor ``[N]``)."""
+    if not callable(explainer):
+        raise BadType(f"explainer must be a callable (model, x, target) -> maps, got "
+                      f"{explainer!r:.60}.")
     label = name or getattr(explainer, "__name__", type(explainer).__name__)
     before = fingerprint(model)
     start = time.perf_counter()
@@ -173,13 +178,14 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
     if not isinstance(explainers, dict):
         raise BadType(f"explainers must be a dict {{name: explainer}}, got "
                       f"{type(explainers).__name__}.")
-    validate.fraction(tolerance, "tolerance")
-    targets(model, check_batch(x, model), target)
-    zone = check_zone(model, x, zone)
+    tolerance = validate.fraction(tolerance, "tolerance")
+    x = check_batch(x, model)
+    target = targets(model, x, target)
+    zone = check_zone(model, x, zone)                 # checked once for every explainer
     results = []
     for name, explainer in explainers.items():
         try:
-            results.append(wall_test(explainer, model, x, target, zone, tolerance, name, library))
+            results.append(_run(explainer, model, x, target, zone, tolerance, name, library))
         except ExplainerMisbehaved:
             raise
         except Exception as err:  # noqa: BLE001 -- recorded, not hidden, when asked to
