@@ -6,8 +6,9 @@ value to generate (:data:`BAD`, hypothesis strategies: wrong types, NaN/inf, emp
 huge, wrong shapes) -- or a stated exclusion with its reason (:data:`EXCLUDED`). For each bad
 value the call must either raise a library error (:class:`camwalls_lib.errors.CamwallsError`)
 whose message names the argument, or return a result that passes the case's own
-postcondition. A public name added later with neither a case nor an exclusion fails
-:func:`test_every_public_name_has_a_case_or_a_reason`.
+postcondition. Command lines (:data:`CLIS`) get generated bad text for every numeric flag and
+must stop while parsing, before any work. A public name added later with neither a case nor
+an exclusion fails :func:`test_every_public_name_has_a_case_or_a_reason`.
 """
 
 from __future__ import annotations
