@@ -266,7 +266,7 @@ CASES: dict[str, Case] = {
                               ("captum_attr", "LayerGradCam"))},
     "camwalls_lib.metrics.wallcheck.as_maps": Case(
         wallcheck.as_maps, lambda: {"out": MAPS, "x": X, "name": "spy"}, {"out": "maps"},
-        {"out": "spy"}),
+        {"out": "spy"}, post=lambda r: r.shape == (2, 16, 16) and bool((r >= 0).all())),
     "camwalls_lib.metrics.wallcheck.check_zone": Case(
         wallcheck.check_zone, lambda: {"model": MODEL, "x": X, "zone": ZONE}, {"zone": "zone"},
         {"zone": "zone|dead zone"}),
