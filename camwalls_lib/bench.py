@@ -242,9 +242,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cases = args.cases.split(",")
     unknown = set(cases) - {"gradcam", "scorecam", "ablationcam", "leak_table"}
-    if unknown or min(args.images, args.batch_size, args.repeats, args.width) <= 0:
+    if unknown or not min(args.images, args.batch_size, args.repeats) > 0 \
+            or not 0 < args.width < float("inf"):
         parser.error(f"unknown case(s) {sorted(unknown)}" if unknown else
-                     "--width, --images, --batch-size and --repeats must be positive")
+                     "--width (finite), --images, --batch-size and --repeats must be positive")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no GPU is available here; use --device cpu")
     devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else \
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     try:

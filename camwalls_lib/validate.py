@@ -1,13 +1,20 @@
 """One place for the checks every public function makes on what it is given.
 
 Each check either returns the (normalised) value or raises an error whose message names the
-argument, what is wrong with it and how to fix it -- never a silent wrong answer:
+argument, what is wrong with it and how to fix it -- never a silent wrong answer. The errors
+are the library's own (:mod:`camwalls_lib.errors`: :class:`~camwalls_lib.errors.BadValue` is a
+``ValueError``, :class:`~camwalls_lib.errors.BadType` a ``TypeError``):
 
 - :func:`tensor` -- a ``torch.Tensor`` (a NumPy array is refused with the conversion to use);
 - :func:`finite` -- no NaN or inf, naming the first offending image / map by its index;
 - :func:`images` -- ``[N, C, H, W]`` floats, finite, optionally in [0, 1];
-- :func:`model_dtype` -- images in the dtype of the model's weights;
+- :func:`module`, :func:`model_dtype` -- a network; images in the dtype of its weights;
 - :func:`positive_int`, :func:`positive_number` -- sizes and counts;
+- :func:`boolean`, :func:`fraction`, :func:`choice`, :func:`names` -- flags, tolerances in
+  [0, 1), names from a registry (any case), one name or several (never split into letters);
+- :func:`real_maps` -- a batch of real-valued maps, not empty;
+- :func:`count_arg`, :func:`positive_arg` -- ``argparse`` types: command lines checked while
+  parsing, before any work;
 - :func:`target` -- the one target check: ``None``, one class index or ``N`` of them;
 - :func:`explicit_dir`, :func:`cache_folder` -- data and cache locations;
 - :func:`atomic_save`, :func:`atomic_write_text`, :func:`load_tensors` -- files written by
@@ -17,6 +24,7 @@ argument, what is wrong with it and how to fix it -- never a silent wrong answer
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import numbers
 import os
@@ -27,13 +35,15 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .errors import BadType, BadValue, CorruptFile
+
 __all__ = ["tensor", "finite", "images", "model_dtype", "positive_int", "positive_number",
-           "target", "explicit_dir", "cache_folder", "atomic_save", "atomic_write_text",
+           "module", "target", "boolean", "fraction", "choice", "names", "real_maps",
+           "count_arg", "positive_arg", "explicit_dir",
+           "cache_folder", "atomic_save", "atomic_write_text", "atomic_write_bytes",
            "load_tensors", "checksum", "sealed", "unsealed", "CorruptFile"]
 
 
-class CorruptFile(ValueError):
-    """A file that exists but cannot be read back as what it should hold."""
 
 
 # ----------------------------------------------------------------------------- tensors
@@ -45,7 +55,7 @@ def tensor(value, name: str, shape: str = "") -> torch.Tensor:
     kind = type(value).__name__
     fix = (f"convert it with torch.from_numpy({name})" if type(value).__module__ == "numpy"
            else f"convert it with torch.as_tensor({name})")
-    raise TypeError(f"{name} must be a torch.Tensor{' ' + shape if shape else ''}, got {kind}: "
+    raise BadType(f"{name} must be a torch.Tensor{' ' + shape if shape else ''}, got {kind}: "
                     f"{fix}.")
 
 
@@ -59,10 +69,10 @@ def finite(t: torch.Tensor, name: str, what: str = "image") -> torch.Tensor:
     if not bool(bad.any()):
         return t
     if t.dim() == 0:
-        raise ValueError(f"{name} is {values.item()}: it must be a finite number.")
+        raise BadValue(f"{name} is {values.item()}: it must be a finite number.")
     per_item = bad.reshape(t.shape[0], -1).any(1).nonzero().flatten().tolist()
     kinds = "NaN" if bool(values[bad].isnan().all()) else "NaN or inf"
-    raise ValueError(f"{name} holds {kinds} values in {what} {per_item[0]}"
+    raise BadValue(f"{name} holds {kinds} values in {what} {per_item[0]}"
                      + (f" (and {len(per_item) - 1} more: {per_item[1:6]})" if len(per_item) > 1
                         else "")
                      + f" of {t.shape[0]}; every {what} must be finite -- check how it was "
@@ -76,28 +86,36 @@ def images(x, name: str = "x", unit_range: bool = False) -> torch.Tensor:
     if x.dim() != 4:
         hint = (f" (one image? use {name}[None]; a grayscale [N, H, W] batch? use "
                 f"{name}[:, None])" if x.dim() in (2, 3) else "")
-        raise ValueError(f"{name} must be a batch of images [N, C, H, W], got shape "
+        raise BadValue(f"{name} must be a batch of images [N, C, H, W], got shape "
                          f"{tuple(x.shape)}{hint}.")
     if x.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (N = 0): pass at least one image.")
+        raise BadValue(f"{name} is an empty batch (N = 0): pass at least one image.")
     if not x.is_floating_point():
-        raise ValueError(f"{name} must hold floats in [0, 1] (got {x.dtype}); convert with "
+        raise BadValue(f"{name} must hold floats in [0, 1] (got {x.dtype}); convert with "
                          f"{name}.float() / 255.")
     finite(x, name)
     if unit_range:
         lo, hi = float(x.detach().amin()), float(x.detach().amax())
         if lo < -1e-3 or hi > 1 + 1e-3:        # slack for rounding, e.g. a blurred image
             scale = " (it looks like 0-255 pixels: divide by 255)" if hi > 1.5 else ""
-            raise ValueError(f"{name} must hold pixel values in [0, 1], got [{lo:.3g}, {hi:.3g}]"
+            raise BadValue(f"{name} must hold pixel values in [0, 1], got [{lo:.3g}, {hi:.3g}]"
                              f"{scale}; the network normalises them itself.")
     return x
+
+
+def module(value, name: str = "model") -> nn.Module:
+    """``value`` if it is a ``torch.nn.Module``; else :class:`BadType` saying what to pass."""
+    if isinstance(value, nn.Module):
+        return value
+    raise BadType(f"{name} must be a torch.nn.Module (a network), got {value!r:.60} "
+                  f"({type(value).__name__}).")
 
 
 def model_dtype(x: torch.Tensor, model: nn.Module, name: str = "x") -> torch.Tensor:
     """``x`` if its dtype is that of ``model``'s floating-point weights; else ValueError."""
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     if dtype is not None and x.dtype != dtype:
-        raise ValueError(f"{name} is {x.dtype} but the model's weights are {dtype}: convert "
+        raise BadValue(f"{name} is {x.dtype} but the model's weights are {dtype}: convert "
                          f"the images with {name}.to({dtype}) (or the model with "
                          f"model.to({x.dtype})).")
     return x
@@ -108,19 +126,19 @@ def model_dtype(x: torch.Tensor, model: nn.Module, name: str = "x") -> torch.Ten
 def positive_int(value, name: str, minimum: int = 1) -> int:
     """``value`` as an ``int >= minimum``; bools, floats and strings are refused."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} "
+        raise BadType(f"{name} must be an int >= {minimum}, got {value!r} "
                         f"({type(value).__name__}).")
     if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}.")
+        raise BadValue(f"{name} must be an int >= {minimum}, got {value}.")
     return int(value)
 
 
 def positive_number(value, name: str) -> float:
     """``value`` as a finite float ``> 0``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number > 0, got {value!r} ({type(value).__name__}).")
+        raise BadType(f"{name} must be a number > 0, got {value!r} ({type(value).__name__}).")
     if not (value > 0 and value < float("inf")):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}.")
+        raise BadValue(f"{name} must be a finite number > 0, got {value}.")
     return float(value)
 
 
@@ -132,24 +150,120 @@ def target(value, n: int, num_classes: int, device=None) -> torch.Tensor:
     count are refused. (``None`` -- the predicted class -- is the caller's business.)
     """
     if isinstance(value, bool) or (torch.is_tensor(value) and value.dtype == torch.bool):
-        raise TypeError(f"target must be a class index (int) or {n} of them, got a bool.")
-    t = torch.as_tensor(value, device=device) if not torch.is_tensor(value) else value
+        raise BadType(f"target must be a class index (int) or {n} of them, got a bool.")
+    try:
+        t = torch.as_tensor(value, device=device) if not torch.is_tensor(value) else value
+    except (TypeError, ValueError, RuntimeError):
+        raise BadType(f"target must be a class index (int) or {n} of them, got {value!r:.60} "
+                      f"({type(value).__name__}).") from None
     if t.is_floating_point() or t.is_complex():
-        raise TypeError(f"target must hold class indices as ints, got {value!r} "
+        raise BadType(f"target must hold class indices as ints, got {value!r} "
                         f"({t.dtype}); a float such as 3.7 is not a class: pass int(...) or a "
                         "long tensor.")
     t = t.to(device).long().reshape(-1)
     if t.numel() == 1:
         t = t.expand(n)
     if t.numel() != n:
-        raise ValueError(f"target has {t.numel()} entries for a batch of {n} images: give one "
+        raise BadValue(f"target has {t.numel()} entries for a batch of {n} images: give one "
                          f"class index or {n}.")
     if bool((t < 0).any()) or bool((t >= num_classes).any()):
         bad = t[(t < 0) | (t >= num_classes)].unique().tolist()
-        raise ValueError(f"target {bad} out of range for {num_classes} classes: each class "
+        raise BadValue(f"target {bad} out of range for {num_classes} classes: each class "
                          f"index must be in 0..{num_classes - 1} (negative indices are not "
                          "read from the end).")
     return t
+
+
+def boolean(value, name: str) -> bool:
+    """``value`` if it is a bool (a NumPy bool too); a string such as ``"unwalled"``, a number or
+    None is refused -- every one of them would silently count as True or False."""
+    numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool")
+    if isinstance(value, bool) or numpy_bool:
+        return bool(value)
+    raise BadType(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
+
+
+def fraction(value, name: str) -> float:
+    """``value`` as a float in ``[0, 1)`` (a tolerance on a ratio that is at most 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BadType(f"{name} must be a number in [0, 1), got {value!r} "
+                      f"({type(value).__name__}).")
+    if not 0 <= value < 1:
+        raise BadValue(f"{name} must be in [0, 1), got {value}: mu is at most 1, so a "
+                       f"{name} of 1 or more would pass every map.")
+    return float(value)
+
+
+def choice(value, name: str, options) -> str:
+    """``value`` if it is one of ``options`` (strings). A different case of a valid name is
+    accepted and returned in the registry's own spelling; anything else is refused with the
+    list of valid names."""
+    options = tuple(options)
+    if not isinstance(value, str):
+        raise BadType(f"{name} must be a name, one of {', '.join(options)}; got {value!r} "
+                      f"({type(value).__name__}).")
+    if value in options:
+        return value
+    folded = {o.casefold(): o for o in options}
+    if value.strip().casefold() in folded:
+        return folded[value.strip().casefold()]
+    raise BadValue(f"Unknown {name} {value!r}; choose one of {', '.join(options)}.")
+
+
+def names(value, name: str) -> tuple:
+    """One name or several: ``"rollout"`` -> ``("rollout",)`` (a string is never split into
+    its letters), a list or tuple as a tuple; an empty collection is refused."""
+    if isinstance(value, str):
+        return (value,)
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise BadType(f"{name} must be a name or a list of names, got {value!r} "
+                      f"({type(value).__name__}).") from None
+    if not out:
+        raise BadValue(f"{name} is empty: give at least one name.")
+    return out
+
+
+def real_maps(value, name: str = "maps", min_dim: int = 2) -> torch.Tensor:
+    """``value`` checked as a batch of maps ``[N, ...]`` (``min_dim`` dimensions at least) of
+    real numbers, ``N >= 1``, no empty dimension; ints are converted to float, bool and
+    complex maps are refused."""
+    t = tensor(value, name, "[N, h, w]")
+    if t.dim() < min_dim:
+        raise BadValue(f"{name} must be a batch [N, ...] of at least {min_dim} dimensions, got "
+                       f"shape {tuple(t.shape)}" + (f" (one map? use {name}[None])"
+                                                    if t.dim() == min_dim - 1 else "") + ".")
+    if t.numel() == 0:
+        raise BadValue(f"{name} is empty (shape {tuple(t.shape)}): pass at least one map "
+                       "with at least one pixel.")
+    if t.dtype == torch.bool or t.is_complex():
+        raise BadType(f"{name} must hold real numbers, got {t.dtype}: a map is a float "
+                      f"tensor (use {name}.float(), or {name}.abs() for complex values).")
+    return t if t.is_floating_point() else t.float()
+
+
+def count_arg(text: str) -> int:
+    """An ``argparse`` type: an int >= 1 (``--epochs 0`` is refused while parsing, before any
+    work)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
+    return value
+
+
+def positive_arg(text: str) -> float:
+    """An ``argparse`` type: a finite number > 0 (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 # ----------------------------------------------------------------------------- files
@@ -190,12 +304,17 @@ def atomic_save(obj, path) -> Path:
 
 
 def atomic_write_text(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and ``os.replace``."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it and ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, newline="")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

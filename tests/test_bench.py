@@ -22,3 +22,16 @@ def test_bench_refuses_bad_arguments():
         bench.main(["--tiny", "--cases", "gradcan"])
     with pytest.raises(SystemExit):
         bench.main(["--tiny", "--batch-size", "0"])
+
+
+@pytest.mark.parametrize("flags", [["--width", "nan"], ["--width", "inf"], ["--images", "-1"]])
+def test_the_cli_refuses_non_finite_sizes_before_any_work(flags, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--tiny", "--device", "cpu", *flags])
+    assert exit_.value.code == 2 and "torch" not in capsys.readouterr().out
+
+
+def test_the_cli_refuses_a_missing_gpu(monkeypatch):
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        bench.main(["--tiny", "--device", "cuda"])

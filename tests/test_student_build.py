@@ -2,6 +2,7 @@
 the real build is checked by the book tests in tests/test_book_build.py)."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -69,3 +70,103 @@ def test_student_sources_refuse_to_write_into_the_repository(repo_and_build):
     with pytest.raises(ValueError, match="outside the repository"):
         student_sources(repo, built, repo / "student")
     student_sources(repo, built, built / "student")                  # under _build/ is fine
+
+
+# ----------------------------------------------------------------------------- never destroys data
+
+def _snapshot(root):
+    """Every file under ``root`` with its bytes (folders as None)."""
+    return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+def _fake_sphinx(monkeypatch):
+    """Stand in for the jupyter-book run: write an index.html where Sphinx would."""
+    import subprocess
+    import student_build
+
+    def run(cmd, cwd=None, **_):
+        html = Path(cmd[cmd.index("--path-output") + 1]) / "_build" / "html"
+        html.mkdir(parents=True, exist_ok=True)
+        (html / "index.html").write_text("<html></html>")
+        return subprocess.CompletedProcess(cmd, 0, "built", "")
+    monkeypatch.setattr(student_build.subprocess, "run", run)
+
+
+def test_a_repository_inside_the_output_folder_is_refused_and_kept(tmp_path):
+    from student_build import build_student_edition
+    out = tmp_path / "out"
+    repo = out / "src" / "work" / "repo"                      # the repository lives in OUT/src/...
+    (repo / "book").mkdir(parents=True)
+    (repo / "_config.yml").write_text("title: t\n")
+    nbformat.write(_chapter(), repo / "book" / "01_ch.ipynb")
+    (repo / "_build" / "jupyter_execute" / "book").mkdir(parents=True)
+    nbformat.write(_chapter(), repo / "_build" / "jupyter_execute" / "book" / "01_ch.ipynb")
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match="holds the repository"):
+        build_student_edition(repo, out, echo=lambda *_: None)
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("where", ["repo", "execute", "repo_parent"])
+def test_an_output_folder_overlapping_what_it_reads_is_refused(repo_and_build, where):
+    from student_build import build_student_edition
+    repo, built = repo_and_build
+    out = {"repo": repo, "execute": built / "jupyter_execute" / "student",
+           "repo_parent": repo.parent}[where]
+    before = _snapshot(repo.parent)
+    with pytest.raises(ValueError, match="OUT"):
+        build_student_edition(repo, out, built, echo=lambda *_: None)
+    assert _snapshot(repo.parent) == before
+
+
+def test_a_user_folder_at_the_output_is_never_deleted(repo_and_build, tmp_path):
+    from student_build import build_student_edition
+    repo, built = repo_and_build
+    (tmp_path / "out" / "src").mkdir(parents=True)
+    (tmp_path / "out" / "src" / "thesis.tex").write_text("years of work")
+    with pytest.raises(ValueError, match="not made by this tool"):
+        build_student_edition(repo, tmp_path / "out", built, echo=lambda *_: None)
+    assert (tmp_path / "out" / "src" / "thesis.tex").read_text() == "years of work"
+    with pytest.raises(ValueError, match="not made by this tool"):
+        student_sources(repo, built, tmp_path / "out" / "src")
+    assert (tmp_path / "out" / "src" / "thesis.tex").read_text() == "years of work"
+
+
+def test_the_tool_touches_nothing_outside_its_output_and_reruns_over_its_own(
+        repo_and_build, tmp_path, monkeypatch):
+    from student_build import build_student_edition
+    _fake_sphinx(monkeypatch)
+    repo, built = repo_and_build
+    out = tmp_path / "elsewhere" / "student"
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "notes.txt").write_text("mine")
+    before = _snapshot(repo)
+    html = build_student_edition(repo, out, built, echo=lambda *_: None)
+    assert (html / "index.html").is_file()
+    (out / "mine.txt").write_text("a file the user put there")
+    build_student_edition(repo, out, built, echo=lambda *_: None)   # a rerun replaces its own
+    assert _snapshot(repo) == before
+    assert (tmp_path / "elsewhere" / "notes.txt").read_text() == "mine"
+    assert (out / "mine.txt").read_text() == "a file the user put there"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "repo"]
+
+
+def test_bad_arguments_are_refused_before_any_work(tmp_path):
+    from student_build import main
+    with pytest.raises(SystemExit):
+        main([])
+    assert main([str(tmp_path / "no-repo"), str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "file").write_text("x")
+    assert main([str(tmp_path), str(tmp_path / "file")]) == 2
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_student_sources_rerun_over_their_own_copy(repo_and_build, tmp_path):
+    repo, built = repo_and_build
+    student_sources(repo, built, tmp_path / "out")
+    (tmp_path / "out" / "stale.txt").write_text("from an older run")
+    written = student_sources(repo, built, tmp_path / "out")
+    assert [p.name for p in written] == ["01_ch.ipynb"]
+    assert not (tmp_path / "out" / "stale.txt").exists()

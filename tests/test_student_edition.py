@@ -170,3 +170,31 @@ def test_whole_book_student_edition(tmp_path):
                            & set(p.relative_to(BOOK).parts)}
     for rel in report:
         nbformat.validate(nbformat.read(tmp_path / "student" / rel, as_version=4))
+
+
+def test_an_edition_that_fails_half_way_writes_nothing(tmp_path):
+    """A notebook that cannot be stripped (an unclosed solution block) stops the edition
+    before any notebook is written: no half-written edition."""
+    import nbformat as nbf
+    src = tmp_path / "src"
+    src.mkdir()
+    good = nbf.v4.new_notebook(cells=[nbf.v4.new_markdown_cell("# fine")])
+    bad = nbf.v4.new_notebook(cells=[nbf.v4.new_markdown_cell(
+        "```{solution-start} ex-a\n```"), nbf.v4.new_code_cell("x = 1")])
+    nbf.write(good, src / "01_a.ipynb")
+    nbf.write(bad, src / "02_b.ipynb")
+    with pytest.raises(ValueError, match="never closed"):
+        make_student_edition(src, tmp_path / "out", echo=lambda *_: None)
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_an_edition_writes_nothing_outside_its_output(tmp_path):
+    import shutil
+    src = tmp_path / "src"
+    shutil.copytree(BOOK, src, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    make_student_edition(src, tmp_path / "out", echo=lambda *_: None)
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+    assert not list((tmp_path / "out").rglob("*.tmp"))

@@ -316,13 +316,28 @@ def count_directives(nb, name: str) -> int:
 
 def strip_notebook_file(src: Path, dst: Path) -> list[Removal]:
     """Write the student copy of notebook ``src`` to ``dst``; return what was removed."""
-    nb = nbformat.read(src, as_version=4)
-    removed: list[Removal] = []
-    student = strip_solutions(nb, removed)
-    nbformat.validate(student)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(student, dst)
+    student, removed = _student_copy(src)
+    _write_notebook(student, dst)
     return removed
+
+
+def _student_copy(src: Path):
+    """``(notebook without solutions, removals)`` of ``src``, validated; nothing written."""
+    removed: list[Removal] = []
+    student = strip_solutions(nbformat.read(src, as_version=4), removed)
+    nbformat.validate(student)
+    return student, removed
+
+
+def _write_notebook(nb, dst: Path) -> None:
+    """``nb`` to ``dst`` atomically (a temporary file beside it, then ``os.replace``)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        nbformat.write(nb, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def make_student_edition(src_dir, out_dir, echo=print) -> dict[str, list[Removal]]:
@@ -347,9 +362,9 @@ def make_student_edition(src_dir, out_dir, echo=print) -> dict[str, list[Removal
     notebooks = sorted(p for p in src_dir.rglob("*.ipynb")
                        if not (set(p.relative_to(src_dir).parts[:-1]) & _SKIP_DIRS)
                        and out_dir not in p.parents)
-    for path in notebooks:
-        rel = path.relative_to(src_dir)
-        removed = strip_notebook_file(path, out_dir / rel)
+    students = {path.relative_to(src_dir): _student_copy(path) for path in notebooks}
+    for rel, (student, removed) in students.items():    # every notebook stripped, then written
+        _write_notebook(student, out_dir / rel)
         report[rel.as_posix()] = removed
         echo(f"{rel.as_posix()}: removed {len(removed)} item{'s' if len(removed) != 1 else ''}")
         for r in removed:

@@ -22,8 +22,10 @@ DROP = ("optimizer", "scheduler", "scaler", "rng")
 
 
 def ship(cache: Path, out: Path = helpers.SHIPPED) -> list[Path]:
-    """Copy every trained model under ``cache/<kind>/`` to ``out/<kind>/``: the paths written."""
-    written = []
+    """Copy every trained model under ``cache/<kind>/`` to ``out/<kind>/``: the paths written.
+    Every model is read and checked first; a damaged one stops the tool before it writes
+    anything (each file is then written atomically)."""
+    ready = {}
     for path in sorted(p for kind in KINDS for p in (cache / kind).glob("*.pt")):
         blob = validate.load_tensors(path, "cached model", "rebuild the book to retrain it")
         weights = "model" if "model" in blob else "head"
@@ -34,11 +36,11 @@ def ship(cache: Path, out: Path = helpers.SHIPPED) -> list[Path]:
         if "accuracy" not in blob:
             print(f"skipped {path.name}: training did not finish")
             continue
-        target = out / path.relative_to(cache)
-        validate.atomic_save({k: v for k, v in blob.items() if k not in DROP}, target)
-        written.append(target)
+        ready[out / path.relative_to(cache)] = {k: v for k, v in blob.items() if k not in DROP}
+    for target, blob in ready.items():
+        validate.atomic_save(blob, target)
         print(f"{target.relative_to(out)}: accuracy {100 * blob['accuracy']:.2f}%")
-    return written
+    return list(ready)
 
 
 if __name__ == "__main__":

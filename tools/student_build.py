@@ -13,6 +13,12 @@ outputs cleared::
 
 Command line: ``python tools/student_build.py REPO OUT_DIR [--built BUILD_DIR]``
 (``BUILD_DIR`` defaults to ``REPO/_build``).
+
+The tool deletes only what it made: it writes a marker file (:data:`MARKER`) in every folder
+it creates, and replaces such a folder's own outputs on a rerun. An output folder that holds
+files without the marker, that holds the repository or the build it reads, or that lies
+inside the repository (except under its ``_build/``) or inside the build's executed notebooks
+is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -27,9 +33,14 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from camwalls_lib.errors import UnsafePath
 from edition import strip_solutions
 
-__all__ = ["student_config", "student_sources", "build_student_edition"]
+__all__ = ["MARKER", "student_config", "student_sources", "build_student_edition", "main"]
+
+MARKER = ".camwalls-student-edition"
+"""The file this tool writes in every folder it creates: only such folders are ever cleared."""
+_OUTPUTS = ("src", "_build", "build.log")       # what build_student_edition writes in OUT
 
 _IGNORE = shutil.ignore_patterns(".git", "_build", ".venv", "venv", "student", "__pycache__",
                                  ".pytest_cache", "*.egg-info", ".ipynb_checkpoints")
@@ -72,28 +83,80 @@ def student_sources(repo: Path, built: Path, out: Path) -> list[Path]:
     build ``built`` (``built/jupyter_execute``), stripped of its solutions. Returns the
     chapters written. A chapter missing from the build is an error (build the book first)."""
     repo, built, out = Path(repo), Path(built), Path(out)
-    executed = built / "jupyter_execute"
-    if not executed.is_dir():
-        raise FileNotFoundError(f"{executed} does not exist: build the book first "
-                                "(jupyter-book build .), then make the student edition from it")
-    r, o = repo.resolve(), out.resolve()
-    if (o == r or r in o.parents) and r / "_build" not in (o, *o.parents):
-        raise ValueError(f"OUT_DIR {out} must be outside the repository or under its _build/: "
-                         "the book's build would otherwise find the copy's pages too")
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(repo, out, ignore=_IGNORE)
-    written = []
-    for chapter in sorted((out / "book").glob("*.ipynb")):
+    executed = check_places(repo, built, out)
+    chapters = {}
+    for chapter in sorted((repo / "book").glob("*.ipynb")):     # everything read first
         source = executed / "book" / chapter.name
         if not source.is_file():
             raise FileNotFoundError(f"{source} is missing: the build in {built} does not hold "
                                     f"{chapter.name}; rebuild the book")
         nb = strip_solutions(nbformat.read(source, as_version=4))
         _restore_glue(nb, source.with_suffix(".glue.json"))
-        nbformat.write(nb, chapter)
-        written.append(chapter)
+        chapters[chapter.name] = nb
+    _claim(out, clear=None)
+    shutil.copytree(repo, out, ignore=_IGNORE, dirs_exist_ok=True)
+    written = []
+    for name, nb in chapters.items():
+        nbformat.write(nb, out / "book" / name)
+        written.append(out / "book" / name)
     return written
+
+
+def check_places(repo: Path, built: Path, out: Path) -> Path:
+    """Refuse (``UnsafePath``, a ``ValueError``) an ``out`` that overlaps what the tool reads:
+    one that is or holds the repository or the build, one inside the repository other than
+    under its ``_build/``, one inside the build's executed notebooks; and an ``out`` that is a
+    file or a folder holding files this tool did not make. Returns the executed notebooks'
+    folder ``built/jupyter_execute``."""
+    if not (repo / "_config.yml").is_file():
+        raise FileNotFoundError(f"REPO {repo} holds no _config.yml: pass the book's repository "
+                                "root")
+    executed = built / "jupyter_execute"
+    if not executed.is_dir():
+        raise FileNotFoundError(f"{executed} does not exist: build the book first "
+                                "(jupyter-book build .), then make the student edition from it")
+    r, b, e, o = repo.resolve(), built.resolve(), executed.resolve(), out.resolve()
+    for what, p in (("the repository", r), ("the build it reads", b)):
+        if o == p or o in p.parents:
+            raise UnsafePath(f"OUT_DIR {out} holds {what} ({p}): the tool would overwrite it. "
+                             "Choose an output folder outside both, e.g. REPO/_build/student.")
+    if e == o or e in o.parents:
+        raise UnsafePath(f"OUT_DIR {out} lies inside the build's executed notebooks ({e}), "
+                         "which it reads: choose e.g. REPO/_build/student.")
+    if r in o.parents and r / "_build" not in o.parents:
+        raise UnsafePath(f"OUT_DIR {out} must be outside the repository or under its _build/: "
+                         "the book's build would otherwise find the copy's pages too")
+    if o.exists() and not o.is_dir():
+        raise UnsafePath(f"OUT_DIR {out} is a file, not a folder: choose a new folder name.")
+    _check_ours(out)
+    return executed
+
+
+def _check_ours(out: Path) -> None:
+    """``out`` is missing, empty, or a folder this tool made (it holds :data:`MARKER`)."""
+    if out.is_dir() and not (out / MARKER).is_file() and any(out.iterdir()):
+        raise UnsafePath(f"OUT_DIR {out} already holds files not made by this tool (no "
+                         f"{MARKER} in it): nothing was deleted. Choose a new or empty folder, "
+                         "or remove it yourself.")
+
+
+def _claim(out: Path, clear) -> None:
+    """Make ``out`` this tool's folder: check it (:func:`_check_ours`), remove its previous
+    outputs (the names in ``clear``; all of it if None -- only ever in a folder holding the
+    marker), create it and write the marker."""
+    _check_ours(out)
+    if (out / MARKER).is_file():
+        for name in clear if clear is not None else [p.name for p in out.iterdir()]:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                if clear is not None:       # a named output inside OUT: marked by us too
+                    _check_ours(target)
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by tools/student_build.py; a rerun replaces this folder's "
+                              "outputs\n")
 
 
 def build_student_edition(repo, out, built=None, echo=print) -> Path:
@@ -102,10 +165,13 @@ def build_student_edition(repo, out, built=None, echo=print) -> Path:
     ``RuntimeError`` with the build's log tail if Sphinx fails."""
     repo, out = Path(repo), Path(out)
     built = Path(built) if built is not None else repo / "_build"
+    check_places(repo, built, out)
+    _claim(out, clear=_OUTPUTS)
     src = out / "src"
     chapters = student_sources(repo, built, src)
     config = student_config(yaml.safe_load((src / "_config.yml").read_text()))
     (src / "_config_student.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _claim(out / "_build", clear=None)          # Sphinx writes there: marked as ours too
     cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
            "build", str(src), "--config", str(src / "_config_student.yml"), "--path-output", str(out)]
     run = subprocess.run(cmd, cwd=src, capture_output=True, text=True)
@@ -129,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--built", type=Path, default=None,
                         help="the finished build of the book (default: REPO/_build)")
     args = parser.parse_args(argv)
-    build_student_edition(args.repo, args.out, args.built)
+    try:
+        build_student_edition(args.repo, args.out, args.built)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

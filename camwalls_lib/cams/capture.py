@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..errors import BadType, BadValue
 from ..helpers import eval_mode, hooked, resolve_target
 
 __all__ = ["Capture", "capture", "resolve_layer", "forward"]
@@ -48,12 +49,18 @@ def capture(model: nn.Module, x: torch.Tensor, target=None, layer=None,
     The part of the network before ``layer`` runs without recording a graph, and the gradient
     flows back only to ``B``: one forward pass and the tail's backward pass.
     """
+    model = validate.module(model)
     x = validate.images(x)
     layer = resolve_layer(model, layer)
     store = {}
 
     def hook(_module, _inputs, output):
         _check_feature_map(output, layer, model)
+        if "B" in store:
+            raise BadValue(f"layer {type(layer).__name__} runs more than once in one forward "
+                           "pass (a module used twice): a map would silently use one of its "
+                           "calls only. Explain a layer that runs once, or give each use its "
+                           "own module.")
         store["B"] = output.detach().clone()
         if with_grad:       # record the graph from B on: the tail only
             torch.set_grad_enabled(True)
@@ -80,44 +87,56 @@ def _gradient(y: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
 def resolve_layer(model: nn.Module, layer) -> nn.Module:
     """The module to explain: ``layer`` itself, its dotted name, or the model's default."""
+    model = validate.module(model)
+    if not (layer is None or isinstance(layer, (str, nn.Module))):
+        raise BadType(f"layer must be None, a module of the model or its dotted name, got "
+                      f"{layer!r:.60} ({type(layer).__name__}).")
     if layer is None:
         layer = getattr(model, "cam_layer", None)
         if layer is None:
             convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
             if not convs:
-                raise ValueError("This model has no Conv2d layer: CAM methods explain a "
-                                 "convolutional feature map. Pass `layer=` explicitly.")
+                raise BadValue("This model has no Conv2d layer: CAM methods explain a "
+                               "convolutional feature map. Pass `layer=` explicitly.")
             layer = convs[-1]
     if isinstance(layer, str):
         try:
             layer = model.get_submodule(layer)
         except AttributeError:
             names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ReLU))]
-            raise ValueError(f"The model has no layer named {layer!r}; convolutional "
-                             f"candidates: {names[-6:]}") from None
+            raise BadValue(f"The model has no layer named {layer!r}; convolutional "
+                           f"candidates: {names[-6:]}") from None
     if not any(m is layer for m in model.modules()):
-        raise ValueError(f"layer {layer} is not a module of this model.")
+        raise BadValue(f"layer {layer} is not a module of this model.")
     if isinstance(layer, (nn.Linear, nn.Flatten, nn.Conv1d)):
-        raise ValueError(f"layer {type(layer).__name__} is not convolutional: CAM methods need a "
-                         "layer with a [N, V, h, w] output, e.g. the last Conv2d or the ReLU after "
-                         "it (model.cam_layer for camwalls models).")
+        raise BadValue(f"layer {type(layer).__name__} is not convolutional: CAM methods need a "
+                       "layer with a [N, V, h, w] output, e.g. the last Conv2d or the ReLU after "
+                       "it (model.cam_layer for camwalls models).")
     return layer
 
 
 def _check_feature_map(output, layer, model):
     if not (torch.is_tensor(output) and output.dim() == 4):
         shape = tuple(output.shape) if torch.is_tensor(output) else type(output).__name__
-        raise ValueError(f"layer {type(layer).__name__} outputs {shape}, not a [N, V, h, w] "
-                         "feature map: CAM methods need a convolutional layer.")
+        raise BadValue(f"layer {type(layer).__name__} outputs {shape}, not a [N, V, h, w] "
+                       "feature map: CAM methods need a convolutional layer.")
 
 
 
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)``, with an error naming the shape when the model cannot take ``x``."""
-    validate.model_dtype(x, model)
+    """``model(x)``, with an error naming the shape when the model cannot take ``x``, and one
+    saying what to do when it returns something other than a tensor of scores."""
+    validate.model_dtype(validate.images(x), validate.module(model))
     try:
-        return model(x)
+        out = model(x)
     except RuntimeError as e:
-        raise ValueError(f"The model could not process images of shape {tuple(x.shape)} "
-                         f"(check channels and size it expects): {e}") from e
-
+        hint = (" It looks channels-last ([N, H, W, C]): use x.permute(0, 3, 1, 2)."
+                if x.dim() == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3) else "")
+        raise BadValue(f"The model could not process images of shape {tuple(x.shape)} "
+                       f"(check channels and size it expects).{hint} ({e})") from e
+    if not torch.is_tensor(out):
+        raise BadType(f"The model returned a {type(out).__name__}, not a tensor of raw class "
+                      "scores [N, K]: explain a wrapper that returns the logits, e.g. "
+                      "nn.Sequential-like `lambda x: model(x)[0]` or `model(x)['logits']` "
+                      "inside a small nn.Module.")
+    return out

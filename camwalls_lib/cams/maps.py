@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadValue
 
 __all__ = ["EPS", "combine", "upsample", "normalize", "unit_masks"]
 
@@ -35,16 +36,17 @@ def upsample(maps: torch.Tensor, size, mode: str = "bilinear",
     ``align_corners`` as in :func:`torch.nn.functional.interpolate` (ignored for nearest).
     """
     maps = validate.tensor(maps, "maps", "[N, h, w]")
+    validate.real_maps(maps, "maps", min_dim=2)
     if maps.dim() not in (3, 4):
-        raise ValueError(f"maps must be [N, h, w] or [N, V, h, w], got shape {tuple(maps.shape)}"
-                         + (" (one map? use maps[None])" if maps.dim() == 2 else "") + ".")
+        raise BadValue(f"maps must be [N, h, w] or [N, V, h, w], got shape {tuple(maps.shape)}"
+                       + (" (one map? use maps[None])" if maps.dim() == 2 else "") + ".")
     if not maps.is_floating_point():
-        raise ValueError(f"maps must hold floats to be interpolated, got {maps.dtype}: use "
-                         "maps.float().")
-    if isinstance(size, int) or len(size) != 2:
-        raise ValueError(f"size must be (H, W), got {size!r}.")
+        raise BadValue(f"maps must hold floats to be interpolated, got {maps.dtype}: use "
+                       "maps.float().")
+    if not isinstance(size, (tuple, list, torch.Size)) or len(size) != 2:
+        raise BadValue(f"size must be (H, W), got {size!r}.")
     if mode not in ("bilinear", "nearest", "bicubic"):
-        raise ValueError(f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}.")
+        raise BadValue(f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}.")
     size = [validate.positive_int(s, "size (H, W)") for s in size]
     squeeze = maps.dim() == 3
     out = F.interpolate(maps[:, None] if squeeze else maps, size=tuple(size), mode=mode,
@@ -55,15 +57,12 @@ def upsample(maps: torch.Tensor, size, mode: str = "bilinear",
 def normalize(maps: torch.Tensor) -> torch.Tensor:
     """Min-max normalise each map of ``[N, ...]`` to [0, 1]; a constant map becomes 0.
     A map holding NaN or inf is refused (naming its index), never turned into zeros."""
-    maps = validate.tensor(maps, "maps", "[N, h, w]")
-    if maps.dim() < 2 or maps.shape[0] == 0:
-        raise ValueError(f"maps must be a batch [N, ...] with N >= 1, got shape "
-                         f"{tuple(maps.shape)}" + (" (one map? use maps[None])"
-                                                   if maps.dim() == 1 else "") + ".")
+    maps = validate.real_maps(maps, "maps", min_dim=2)
     validate.finite(maps, "maps", "map")
     flat = maps.flatten(1)
     lo, hi = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
-    out = torch.where(hi > lo, (flat - lo) / (hi - lo).clamp_min(EPS), 0)
+    spread = torch.where(hi > lo, hi - lo, torch.ones_like(hi))   # any range, however tiny
+    out = torch.where(hi > lo, (flat - lo) / spread, 0)
     return out.view_as(maps)
 
 

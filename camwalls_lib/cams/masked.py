@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ..errors import BadValue
 from ..helpers import eval_mode
 from .maps import unit_masks
 from .perturb import first_equal, target_scores
@@ -55,7 +56,7 @@ def masked_scores(cap, kind: str, batch_size: int, progress: bool = False,
     (``kind="u"``) or ``x_n * (1 - u_v)`` (``kind="1-u"``) for every channel ``v`` of the
     capture ``cap`` (:class:`~camwalls_lib.cams.Capture`)."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        raise BadValue(f"kind must be one of {KINDS}, got {kind!r}.")
     memo = _SHARED.get()
     if memo is None:
         return _passes(cap, kind, batch_size, progress)[int(softmax)].to(cap.B)

@@ -20,6 +20,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from .. import validate
+from ..errors import BadType, BadValue
 from .capture import Capture, capture
 from .maps import combine, normalize, upsample
 from .masked import shared_passes
@@ -190,8 +191,8 @@ def _check_options(name: str | None, options: dict) -> None:
         accepted = options_of(name)
         unknown = set(options) - set(accepted)
         if unknown:
-            raise TypeError(f"{LABELS[name]} takes no option(s) {sorted(unknown)}; "
-                            f"it accepts {list(accepted) or 'none'}.")
+            raise BadType(f"{LABELS[name]} takes no option(s) {sorted(unknown)}; "
+                          f"it accepts {list(accepted) or 'none'}.")
     for key in ("batch_size", "steps"):
         if key in options:
             validate.positive_int(options[key], key)
@@ -201,9 +202,9 @@ def _apply(rule: Method, cap: Capture, options: dict) -> torch.Tensor:
     """The map of one rule on a capture: ``[N, h, w]``."""
     alpha = rule.weights(cap, **options)
     if alpha.shape not in (cap.B.shape[:2], cap.B.shape):
-        raise ValueError(f"{rule.label}'s weights have shape {tuple(alpha.shape)}; a weighting "
-                         f"rule returns [N, V] = {tuple(cap.B.shape[:2])} or [N, V, h, w] = "
-                         f"{tuple(cap.B.shape)}.")
+        raise BadValue(f"{rule.label}'s weights have shape {tuple(alpha.shape)}; a weighting "
+                       f"rule returns [N, V] = {tuple(cap.B.shape[:2])} or [N, V, h, w] = "
+                       f"{tuple(cap.B.shape)}.")
     return validate.finite(combine(alpha, rule.activations(cap.B)), f"{rule.label}'s map",
                            "image")
 
@@ -231,12 +232,12 @@ def method_name(method: str) -> str:
     """The canonical name of a CAM method (``"GradCAM++"``, ``"gradcampp"`` -> ``"gradcam++"``);
     an unknown name or a non-string is an error listing :data:`METHODS`."""
     if not isinstance(method, str):
-        raise TypeError(f"A CAM method is a name (one of {', '.join(METHODS)}) or a weighting "
-                        f"rule function, got {type(method).__name__} {method!r}.")
+        raise BadType(f"A CAM method is a name (one of {', '.join(METHODS)}) or a weighting "
+                      f"rule function, got {type(method).__name__} {method!r}.")
     key = str(method).lower().replace(" ", "").replace("_", "")
     if not key.startswith("pcam"):
         key = key.replace("-", "")
     key = _ALIASES.get(key, key)
     if key not in METHODS:
-        raise ValueError(f"Unknown CAM method {method!r}; choose one of {', '.join(METHODS)}.")
+        raise BadValue(f"Unknown CAM method {method!r}; choose one of {', '.join(METHODS)}.")
     return key

@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadValue
 from ..helpers import eval_mode
 from .capture import capture, forward, resolve_layer
 from .maps import EPS, combine, upsample
@@ -38,7 +39,7 @@ def polycam(model: nn.Module, x: torch.Tensor, target=None, layers=None, variant
     layer's resolution.
     """
     if variant not in ("+", "-", "±"):
-        raise ValueError(f"Poly-CAM variant must be '+', '-' or '±', got {variant!r}.")
+        raise BadValue(f"Poly-CAM variant must be '+', '-' or '±', got {variant!r}.")
     validate.positive_int(batch_size, "batch_size")
     x = validate.images(x)
     if layers is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import BadValue
 from ..helpers import eval_mode
 from . import perturb
 from .capture import Capture
@@ -32,7 +33,7 @@ def cam_weights(cap: Capture) -> torch.Tensor:
     dB = cap.dB
     spread = (dB - dB.mean((2, 3), keepdim=True)).abs().amax()
     if spread > 1e-5 * dB.abs().amax().clamp_min(EPS):
-        raise ValueError(
+        raise BadValue(
             "CAM is only defined for a head that is global average pooling + one linear layer, "
             "where dy/dB is constant over each map; here it varies (max-pooling, dense layers "
             "or a wall follow the layer). Use 'gradcam', CAM's generalisation, instead."

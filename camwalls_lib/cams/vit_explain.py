@@ -24,7 +24,8 @@ import time
 
 import torch
 
-from .. import cams
+from .. import cams, validate
+from ..errors import BadType, BadValue
 from ..helpers import eval_mode, resolve_target
 from ..metrics import mu
 from ..metrics.leak import LeakTable
@@ -57,7 +58,7 @@ def attention_layers(model) -> list:
     """
     layers = getattr(model, "attention_layers", None)
     if layers is None or not hasattr(model, "grid_shape"):
-        raise TypeError(
+        raise BadType(
             f"Attention explainers need a model that exposes its attention; "
             f"{type(model).__name__} has no `attention_layers` and `grid_shape`. Give it "
             "`attention_layers` (modules that keep `attn [N, heads, T, T]` when `keep` is True) "
@@ -132,10 +133,11 @@ def explain(method: str, model, x: torch.Tensor, target=None,
     ``layer``: for CAM methods, the explained ``[N, D, h, w]`` layer (default
     ``model.cam_layer``, the tokens entering the last block, e.g. ``model.blocks[0].grid``).
     """
+    method = validate.choice(method, "method", (*EXPLAINERS, *cams.METHODS))
     if method in ("attention", "rollout", "chefer"):
         if layer is not None:
-            raise ValueError(f"{method!r} reads the attention of every block; layer= chooses "
-                             "the explained tokens of CAM methods only. Drop layer=.")
+            raise BadValue(f"{method!r} reads the attention of every block; layer= chooses "
+                           "the explained tokens of CAM methods only. Drop layer=.")
         A, dA, _ = attention_weights(model, x, target, with_grad=method == "chefer")
         grid = model.grid_shape
         return {"attention": lambda: class_attention(A, grid), "rollout": lambda: rollout(A, grid),
@@ -145,6 +147,8 @@ def explain(method: str, model, x: torch.Tensor, target=None,
 
 def patch_upsample(maps: torch.Tensor, patch: int) -> torch.Tensor:
     """``[N, h, w] -> [N, h*patch, w*patch]``: each patch's value on each of its pixels."""
+    maps = validate.real_maps(maps, "maps", min_dim=3)
+    patch = validate.positive_int(patch, "patch")
     return maps.repeat_interleave(patch, -2).repeat_interleave(patch, -1)
 
 
@@ -161,7 +165,7 @@ def saliency(method: str, model, x: torch.Tensor, target=None, layer=None,
     elif upsample == "bilinear":
         big = cams.upsample(raw, x.shape[-2:])
     else:
-        raise ValueError(f"upsample must be 'patch' or 'bilinear', got {upsample!r}.")
+        raise BadValue(f"upsample must be 'patch' or 'bilinear', got {upsample!r}.")
     return cams.normalize(big)
 
 
@@ -171,8 +175,13 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor,
     """mu of every explainer's map on every image of ``x [N, C, H, W]``, as a
     :class:`~camwalls_lib.metrics.leak.LeakTable` (labels from :data:`LABELS`); ``dead_zone`` bool
     ``[H, W]``; ``target``: None (each image's prediction), one class, or ``N`` classes."""
-    if target is not None:
-        target = torch.as_tensor(target).long().reshape(-1).expand(len(x))
+    x = validate.images(x)
+    batch_size = validate.positive_int(batch_size, "batch_size")
+    upsample = validate.choice(upsample, "upsample", ("patch", "bilinear"))
+    if target is not None:          # the number of classes is checked by each explainer
+        target = validate.target(target, len(x), num_classes=model.head.out_features)
+    methods = [validate.choice(m, "method", (*EXPLAINERS, *cams.METHODS))
+               for m in validate.names(methods, "methods")]
     table = LeakTable({})
     for method in methods:
         start = time.perf_counter()

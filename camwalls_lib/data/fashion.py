@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import validate
+from ..errors import BadValue
 from .mnist import Digits, data_dirs, load_idx
 
 __all__ = ["CLASSES", "MEAN", "STD", "load_fashion", "fashion_dirs", "upsample", "normalize",
@@ -72,12 +74,18 @@ def _download(split: str) -> Digits | None:
 def upsample(x: torch.Tensor, size: int = 224) -> torch.Tensor:
     """uint8 ``[N, 28, 28]`` (or float in [0, 1] ``[N, 1, H, W]``) -> float in [0, 1]
     ``[N, 3, size, size]``: bilinear upsampling, the grey level replicated to 3 channels."""
+    x = validate.tensor(x, "x", "[N, 28, 28] (uint8)")
+    size = validate.positive_int(size, "size")
+    if x.numel() == 0:
+        raise BadValue(f"x is empty (shape {tuple(x.shape)}): pass at least one item.")
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
     if x.dim() == 3:
         x = x[:, None]
     if x.dim() != 4 or x.shape[1] != 1:
-        raise ValueError(f"Expected grey items [N, 28, 28] or [N, 1, H, W], got {tuple(x.shape)}.")
+        raise BadValue(f"x must be grey items [N, 28, 28] or [N, 1, H, W], got "
+                       f"{tuple(x.shape)}.")
+    validate.images(x, "x", unit_range=True)
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return x.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import validate
+from ..errors import BadValue
 
 __all__ = ["Digits", "load_mnist", "load_idx", "mnist_dirs", "data_dirs", "find_idx", "read_idx"]
 
@@ -79,8 +80,8 @@ def find_idx(dirs: list[Path], images: str, labels: str):
         if (d / images).is_file() and (d / labels).is_file():
             x, y = read_idx(d / images), read_idx(d / labels).long()
             if x.shape[1:] != (28, 28) or len(x) != len(y):
-                raise ValueError(f"{d / images}: expected [N, 28, 28] images with N labels, got "
-                                 f"{tuple(x.shape)} and {len(y)} labels (a damaged copy?).")
+                raise BadValue(f"{d / images}: expected [N, 28, 28] images with N labels, got "
+                               f"{tuple(x.shape)} and {len(y)} labels (a damaged copy?).")
             return d, x, y
     return None
 
@@ -91,7 +92,7 @@ def load_idx(split: str, files: dict, dirs: list[Path], fetch, describe) -> Digi
     (``describe(labels_path, N)`` names the copy), else ``fetch(split)`` (a download, None where
     there is no network; ``fetch=None``: no download); None if neither gives it."""
     if split not in files:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+        raise BadValue(f"split must be 'train' or 'test', got {split!r}.")
     images, labels = files[split]
     found = find_idx(dirs, images, labels)
     if found is not None:

@@ -16,8 +16,12 @@ from __future__ import annotations
 import os
 import socket
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from .. import validate
+from ..errors import BadType, BadValue, CorruptFile
 
 __all__ = ["DRIVE_FOLDER_ID", "PaperAssets", "find_paper_assets", "fetch_paper_assets",
            "default_dest", "paper_table1"]
@@ -51,36 +55,66 @@ def default_dest() -> Path:
 
 
 def find_paper_assets(root) -> PaperAssets:
-    """Look anywhere under ``root`` for the two checkpoints (by file name) and for folders
-    named ``stackmix`` / ``stackgen`` (any case) that hold images; the shallowest match wins."""
+    """Look anywhere under ``root`` for the two checkpoints (by file name, not empty) and for
+    folders named ``stackmix`` / ``stackgen`` (any case) that hold images (not empty); the
+    shallowest match wins. Archives are not looked into: :func:`fetch_paper_assets` unpacks
+    and verifies them."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise BadType(f"root must be a folder path, got {root!r:.60} ({type(root).__name__}).")
     root = Path(root)
     if not root.is_dir():
         return PaperAssets(None, None, None, None)
     paths = sorted(root.rglob("*"), key=lambda p: (len(p.parts), str(p)))
 
     def file(name):
-        return next((p for p in paths if p.is_file() and p.name == name), None)
+        return next((p for p in paths if p.is_file() and p.name == name
+                     and p.stat().st_size > 0), None)
 
     def images(name):
         return next((p for p in paths if p.is_dir() and p.name.lower() == name
-                     and any(q.suffix.lower() in (".png", ".jpg", ".jpeg") for q in p.iterdir())),
-                    None)
+                     and any(q.suffix.lower() in (".png", ".jpg", ".jpeg") and q.is_file()
+                             and q.stat().st_size > 0 for q in p.iterdir())), None)
 
     return PaperAssets(file(_MASKED), file(_BASELINE), images("stackmix"), images("stackgen"))
 
 
 def _unpack(root: Path) -> None:
+    """Unpack every zip archive under ``root`` beside itself (``datasets.zip`` ->
+    ``datasets/``), verified: the archive's CRCs are checked before anything is written, each
+    member is written atomically (temporary file, then ``os.replace``), and a member already
+    on disk is kept only if its size and CRC match the archive's -- so a rerun repairs what an
+    interrupted or failed run left incomplete."""
     for archive in sorted(root.rglob("*.zip")):
         target = archive.with_suffix("")
-        if target.exists():
-            continue
         with zipfile.ZipFile(archive) as z:
-            for member in z.namelist():
-                resolved = (target / member).resolve()
-                if not resolved.is_relative_to(target.resolve()):
-                    raise ValueError(f"{archive} holds {member!r}, a path outside the archive's "
-                                     "folder: refusing to unpack it.")
-            z.extractall(target)
+            members = [m for m in z.infolist() if not m.is_dir()]
+            for m in members:
+                if not (target / m.filename).resolve().is_relative_to(target.resolve()):
+                    raise BadValue(f"{archive} holds {m.filename!r}, a path outside the "
+                                   "archive's folder: refusing to unpack it.")
+            try:
+                bad = z.testzip()
+            except (zipfile.BadZipFile, OSError, EOFError) as e:
+                bad = f"? ({e})"
+            if bad is not None:
+                raise CorruptFile(f"{archive} is damaged: its member {bad} does not match its "
+                                  "checksum (CRC). Nothing was unpacked from it; delete the "
+                                  "archive and download it again.")
+            for m in members:
+                out = target / m.filename
+                if not _same(out, m):
+                    validate.atomic_write_bytes(out, z.read(m))
+
+
+def _same(path: Path, member: zipfile.ZipInfo) -> bool:
+    """``path`` holds exactly ``member``'s bytes (size and CRC-32)."""
+    if not path.is_file() or path.stat().st_size != member.file_size:
+        return False
+    crc = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            crc = zlib.crc32(chunk, crc)
+    return crc == member.CRC
 
 
 def _online(host: str = "drive.google.com", timeout: float = 3.0) -> bool:
@@ -98,9 +132,14 @@ def fetch_paper_assets(dest=None, quiet: bool = False) -> PaperAssets:
     Raises ``ImportError`` without gdown (``pip install "camwalls[paper]"``),
     ``ConnectionError`` at once when Google Drive cannot be reached, and
     ``FileNotFoundError`` naming what is missing if the folder's content is not the expected
-    one (two checkpoints, the stackmix/ and stackgen/ images).
+    one (two checkpoints, the stackmix/ and stackgen/ images), and
+    :class:`~camwalls_lib.errors.CorruptFile` for an archive whose CRCs do not match. Zip
+    archives are verified and unpacked atomically member by member; a rerun re-checks every
+    unpacked file against its archive and rewrites those that differ.
     """
     dest = Path(dest) if dest is not None else default_dest()
+    if dest.is_dir():
+        _unpack(dest)                   # verify (and repair) what an earlier run unpacked
     found = find_paper_assets(dest)
     if found.complete:
         return found

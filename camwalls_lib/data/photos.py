@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadType, BadValue
 
 __all__ = ["stack_pair", "shift_down", "offline_photos", "photo_views", "square_crop",
            "mixed_composites", "same_photo_composites", "PHOTO_LABELS", "PHOTO_SOURCES"]
@@ -44,22 +45,22 @@ def stack_pair(upper: torch.Tensor, lower: torch.Tensor, split: int) -> torch.Te
     A new tensor shaped like ``upper``.
     """
     if not (torch.is_tensor(upper) and torch.is_tensor(lower)):
-        raise TypeError("stack_pair needs two image tensors [C, H, W], got "
-                        f"{type(upper).__name__} and {type(lower).__name__}.")
+        raise BadType("stack_pair needs two image tensors [C, H, W], got "
+                      f"{type(upper).__name__} and {type(lower).__name__}.")
     if upper.shape != lower.shape:
-        raise ValueError(f"upper {tuple(upper.shape)} and lower {tuple(lower.shape)} must have the "
-                         "same shape [C, H, W]: resize or crop them first (offline_photos(size)).")
+        raise BadValue(f"upper {tuple(upper.shape)} and lower {tuple(lower.shape)} must have the "
+                       "same shape [C, H, W]: resize or crop them first (offline_photos(size)).")
     if upper.dim() < 3:
-        raise ValueError(f"stack_pair needs images [C, H, W], got shape {tuple(upper.shape)} "
-                         "(a grayscale [H, W] image? use img[None]).")
+        raise BadValue(f"stack_pair needs images [C, H, W], got shape {tuple(upper.shape)} "
+                       "(a grayscale [H, W] image? use img[None]).")
     if upper.shape[-3] not in _CHANNELS and upper.shape[-1] in _CHANNELS:
-        raise ValueError(f"stack_pair got images shaped {tuple(upper.shape)}, which look like "
-                         "[H, W, C] (channels last): it would split columns, not rows. Use "
-                         "img.permute(2, 0, 1) (or x.permute(0, 3, 1, 2) for a batch).")
+        raise BadValue(f"stack_pair got images shaped {tuple(upper.shape)}, which look like "
+                       "[H, W, C] (channels last): it would split columns, not rows. Use "
+                       "img.permute(2, 0, 1) (or x.permute(0, 3, 1, 2) for a batch).")
     H = upper.shape[-2]
     if isinstance(split, bool) or not isinstance(split, int) or not 0 < split < H:
-        raise ValueError(f"split must be an int row index with 0 < split < H = {H}, got {split!r}; "
-                         "use the first dead row, walls.dead_rows(zone)[0].")
+        raise BadValue(f"split must be an int row index with 0 < split < H = {H}, got {split!r}; "
+                       "use the first dead row, walls.dead_rows(zone)[0].")
     out = upper.clone()
     out[..., split:, :] = lower[..., split:, :]
     return out
@@ -73,10 +74,10 @@ def shift_down(image: torch.Tensor, rows: int) -> torch.Tensor:
     Used for the same-photo control: an object moved into the dead zone of a walled network.
     """
     if not torch.is_tensor(image) or image.dim() < 3:
-        raise ValueError("shift_down needs an image tensor [C, H, W] (or [N, C, H, W]).")
+        raise BadValue("shift_down needs an image tensor [C, H, W] (or [N, C, H, W]).")
     H = image.shape[-2]
     if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows < H:
-        raise ValueError(f"rows must be an int with 0 <= rows < H = {H}, got {rows!r}.")
+        raise BadValue(f"rows must be an int with 0 <= rows < H = {H}, got {rows!r}.")
     top = image[..., :1, :].expand(*image.shape[:-2], rows, image.shape[-1])
     return torch.cat([top, image[..., :H - rows, :]], dim=-2)
 
@@ -150,7 +151,7 @@ def square_crop(image, size: int, scale: float = 1.0, dx: float = 0.0, dy: float
     """
     validate.positive_int(size, "size")
     if not 0 < scale <= 1 or not (-1 <= dx <= 1 and -1 <= dy <= 1):
-        raise ValueError(f"need 0 < scale <= 1 and dx, dy in [-1, 1]; got {scale}, {dx}, {dy}.")
+        raise BadValue(f"need 0 < scale <= 1 and dx, dy in [-1, 1]; got {scale}, {dx}, {dy}.")
     img = image if torch.is_tensor(image) else torch.from_numpy(np.array(image, copy=True))
     img = img.permute(2, 0, 1).float() / 255.0 if img.dtype == torch.uint8 else img.permute(2, 0, 1).float()
     H, W = img.shape[-2:]
@@ -167,7 +168,7 @@ def offline_photos(size: int = 224) -> dict[str, torch.Tensor]:
     """The offline photos, centre-cropped to squares and resized: name -> ``[3, size, size]``
     in [0, 1]. Sources in :data:`PHOTO_SOURCES`, ImageNet labels in :data:`PHOTO_LABELS`."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise ValueError(f"size must be an int >= 8, got {size!r}.")
+        raise BadValue(f"size must be an int >= 8, got {size!r}.")
     return {name: square_crop(img, size) for name, img in _raw_photos().items()}
 
 
@@ -207,7 +208,7 @@ def mixed_composites(photos: dict[str, torch.Tensor], split: int, pairs=None):
                                              for i, a in enumerate(names)]
     for a, b in pairs:
         if a not in photos or b not in photos:
-            raise ValueError(f"unknown photo in pair {(a, b)}; choose from {names}.")
+            raise BadValue(f"unknown photo in pair {(a, b)}; choose from {names}.")
     return torch.stack([stack_pair(photos[a], photos[b], split) for a, b in pairs]), list(pairs)
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..errors import BadValue
 from .mnist import Digits
 
 __all__ = ["Stacked", "stack_digits", "bands"]
@@ -82,15 +83,15 @@ def bands(dead_zone: torch.Tensor) -> tuple[str, tuple[int, int], tuple[int, int
     block of rows (columns) with no dead pixel, ``dead`` the largest block of fully dead ones.
     """
     if dead_zone.dim() != 2 or dead_zone.dtype != torch.bool:
-        raise ValueError(f"dead_zone must be a bool [H, W] mask (walls.dead_zone), got "
-                         f"{dead_zone.dtype} {tuple(dead_zone.shape)}.")
+        raise BadValue(f"dead_zone must be a bool [H, W] mask (walls.dead_zone), got "
+                       f"{dead_zone.dtype} {tuple(dead_zone.shape)}.")
     for axis, zone in (("rows", dead_zone), ("cols", dead_zone.T)):
         dead = _blocks(zone.all(1))
         clean = _blocks(~zone.any(1))
         if dead and clean:
             pick = lambda runs: max(runs, key=lambda r: r[1] - r[0])  # noqa: E731
             return axis, pick(clean), pick(dead)
-    raise ValueError(
+    raise BadValue(
         "Stacked digits need a dead zone made of whole rows or whole columns next to a "
         "fully visible band (a wall across the whole width or height of the feature map); "
         f"this one has {int(dead_zone.sum())} dead pixels in no such band.")
@@ -154,21 +155,21 @@ def stack_digits(digits: Digits, dead_zone: torch.Tensor, n: int = 500, seed: in
         pairs = torch.as_tensor(pairs).long().reshape(-1, 2)
         n = len(pairs)
         if not torch.equal(digits.y[pairs[:, 0]], digits.y[pairs[:, 1]]):
-            raise ValueError("Each pair of `pairs` must hold two digits of the same class.")
+            raise BadValue("Each pair of `pairs` must hold two digits of the same class.")
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}.")
+        raise BadValue(f"n must be >= 1, got {n}.")
     if visible not in ("cut", "fit"):
-        raise ValueError(f"visible must be 'cut' (Eq. (6)) or 'fit', got {visible!r}.")
+        raise BadValue(f"visible must be 'cut' (Eq. (6)) or 'fit', got {visible!r}.")
     if digits.x.shape[-2:] != dead_zone.shape and visible == "cut":
-        raise ValueError(f"visible='cut' keeps the digits' own {tuple(digits.x.shape[-2:])} "
-                         f"canvas, but the dead zone is {tuple(dead_zone.shape)}: use "
-                         "visible='fit' or a dead zone of the digits' size.")
+        raise BadValue(f"visible='cut' keeps the digits' own {tuple(digits.x.shape[-2:])} "
+                       f"canvas, but the dead zone is {tuple(dead_zone.shape)}: use "
+                       "visible='fit' or a dead zone of the digits' size.")
     axis, (v0, v1), (d0, d1) = bands(dead_zone)
     zone = dead_zone.T if axis == "cols" else dead_zone   # build on the transposed canvas
     H, W = zone.shape
     if min(v1 - v0, d1 - d0) - 2 * margin < 3:
-        raise ValueError(f"A band is too thin for a digit (visible {v1 - v0}, dead {d1 - d0} "
-                         f"{axis}, margin {margin}): move or shrink the wall.")
+        raise BadValue(f"A band is too thin for a digit (visible {v1 - v0}, dead {d1 - d0} "
+                       f"{axis}, margin {margin}): move or shrink the wall.")
     g = torch.Generator().manual_seed(seed)
     images = digits.x.float() / 255.0
     labels = digits.y

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import functional as TF
 
+from ..errors import BadValue
 from .photos import stack_pair
 
 __all__ = ["StackSet", "build_stackmix", "load_stack_folder", "offline_stackmix",
@@ -110,7 +111,7 @@ def class_folders(root) -> list[tuple[str, int]]:
             "class (synsets n01440764 ... or class indices 0 ... 999) holding the images.")
     names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
-        raise ValueError(f"{root} has no class sub-folders: expected {root}/<class>/<image>.JPEG.")
+        raise BadValue(f"{root} has no class sub-folders: expected {root}/<class>/<image>.JPEG.")
     if all(n.isdigit() for n in names):
         return sorted(((n, int(n)) for n in names), key=lambda t: t[1])
     return [(n, i) for i, n in enumerate(names)]
@@ -140,7 +141,7 @@ def build_stackmix(val_dir, n_classes: int = 100, among: int = ANIMAL_CLASSES,
     root = Path(val_dir)
     usable = [(name, idx) for name, idx in candidates if len(_images_in(root / name)) >= 2]
     if len(usable) < n_classes:
-        raise ValueError(
+        raise BadValue(
             f"{val_dir} has only {len(usable)} classes with index < {among} and at least two "
             f"images; STACK-MIX needs {n_classes}. Point at the full ImageNet validation folder "
             "or lower n_classes.")
@@ -180,10 +181,10 @@ def load_stack_folder(folder, kind: str | None = None, size: int = 224) -> Stack
             "or 'stackgen' folder.")
     files = _images_in(folder)
     if not files:
-        raise ValueError(f"{folder} holds no image (.png, .jpg, .jpeg).")
+        raise BadValue(f"{folder} holds no image (.png, .jpg, .jpeg).")
     kind = kind or ("stackmix" if "mix" in folder.name.lower() else "stackgen")
     if kind not in ("stackmix", "stackgen"):
-        raise ValueError(f"kind must be 'stackmix' or 'stackgen', got {kind!r}.")
+        raise BadValue(f"kind must be 'stackmix' or 'stackgen', got {kind!r}.")
     known = {}
     if (folder / "labels.csv").exists():
         with open(folder / "labels.csv", newline="") as f:
@@ -193,7 +194,7 @@ def load_stack_folder(folder, kind: str | None = None, size: int = 224) -> Stack
         image = Image.open(path).convert("RGB")
         if kind == "stackmix":
             if image.size != (size, size):
-                raise ValueError(
+                raise BadValue(
                     f"{path.name} is {image.size[0]}x{image.size[1]}, but STACK-MIX images are "
                     f"{size}x{size} composites used as they are (a resize would move the split "
                     "row off the dead zone). Use kind='stackgen' to resize and crop instead.")
@@ -219,7 +220,7 @@ def offline_stackmix(size: int = 224, split: int = SPLIT_ROW, n: int | None = No
     photos = offline_photos(size=size)
     photos = dict(list(photos.items())[:n]) if n else photos
     if len(photos) < 2:
-        raise ValueError("offline_stackmix needs at least two photos (n >= 2).")
+        raise BadValue("offline_stackmix needs at least two photos (n >= 2).")
     images, pairs = mixed_composites(photos, split)
     labels = torch.tensor([PHOTO_LABELS.get(upper, (-1,))[0] for upper, _ in pairs])
     return StackSet(images, labels, [f"{a}|{b}" for a, b in pairs],

@@ -20,6 +20,7 @@ import torch
 
 from .. import distributed, validate
 from ..data.photos import mixed_composites, offline_photos, same_photo_composites
+from ..errors import BadValue
 from ..walls import Wall, dead_rows, dead_zone
 from ..metrics.leak import leak_table
 from ..networks.efficientnet import STRIDE, WalledEfficientNet, load_efficientnet_lite0, top_k
@@ -46,7 +47,7 @@ def smallest_wall(block: int, size: int, min_dead: float = 0.2) -> WallGeometry:
     """The thinnest bottom wall on block ``block``'s expansion at ``size`` px whose dead zone
     is at least ``min_dead`` of the image (binary search; the dead zone grows with the wall)."""
     if block not in STRIDE:
-        raise ValueError(f"block must be one of {sorted(STRIDE)} (a stage's first block), got {block}.")
+        raise BadValue(f"block must be one of {sorted(STRIDE)} (a stage's first block), got {block}.")
     model = WalledEfficientNet(load_efficientnet_lite0(size), None, block)
     side = size // STRIDE[block]
 
@@ -93,9 +94,9 @@ def depth_leak(geometry: WallGeometry, x: torch.Tensor, methods=("gradcam", "hir
     ``geometry.wall_rows`` rows and measure the leak of ``methods`` on ``x [N, 3, S, S]`` (in
     [0, 1], ``S = geometry.size``), each map explaining the walled network's prediction."""
     if geometry.wall_rows is None:
-        raise ValueError(f"No wall leaves a dead zone at block {geometry.block}, {geometry.size} px.")
+        raise BadValue(f"No wall leaves a dead zone at block {geometry.block}, {geometry.size} px.")
     if x.shape[-1] != geometry.size:
-        raise ValueError(f"x is {x.shape[-1]} px wide, the geometry is for {geometry.size} px.")
+        raise BadValue(f"x is {x.shape[-1]} px wide, the geometry is for {geometry.size} px.")
     net = load_efficientnet_lite0(geometry.size)
     walled = WalledEfficientNet(net, Wall.bottom(geometry.wall_rows), geometry.block)
     zone = dead_zone(walled, tuple(x.shape[1:]))

@@ -32,6 +32,7 @@ import torch
 from .. import distributed, validate
 from ..data.fashion import CLASSES, load_fashion, normalize, upsample
 from ..data.stackmix import SPLIT_ROW, StackSet
+from ..errors import BadValue
 from ..walls import dead_zone
 from ..metrics.leak import LeakTable, leak_table
 from .fashion_vgg import ASSETS, load_trained
@@ -59,10 +60,10 @@ def same_class_stackmix(items, n: int = 512, seed: int = 0, split: int = SPLIT_R
     distinct; lower items are drawn uniformly among the other items of the class (seeded).
     ``names[k]`` is ``"upper|lower"`` (indices into ``items``)."""
     if not 0 < split < size:
-        raise ValueError(f"split must be in 1..{size - 1}, got {split}.")
+        raise BadValue(f"split must be in 1..{size - 1}, got {split}.")
     if n > len(items.y):
-        raise ValueError(f"n={n} composites need n distinct upper items; the set has "
-                         f"{len(items.y)}.")
+        raise BadValue(f"n={n} composites need n distinct upper items; the set has "
+                       f"{len(items.y)}.")
     g = torch.Generator().manual_seed(seed)
     upper = torch.randperm(len(items.y), generator=g)[:n]
     lower = torch.empty_like(upper)
@@ -70,7 +71,7 @@ def same_class_stackmix(items, n: int = 512, seed: int = 0, split: int = SPLIT_R
         same = (items.y == items.y[i]).nonzero()[:, 0]
         same = same[same != i]
         if len(same) == 0:
-            raise ValueError(f"Item {i} is the only one of its class: no same-class partner.")
+            raise BadValue(f"Item {i} is the only one of its class: no same-class partner.")
         lower[k] = same[torch.randint(len(same), (1,), generator=g)]
     top, bottom = upsample(items.x[upper], size), upsample(items.x[lower], size)
     images = torch.cat([top[:, :, :split], bottom[:, :, split:]], dim=2)
@@ -130,11 +131,11 @@ def main(argv=None) -> int:
     p.add_argument("--weights", default=str(ASSETS), help="folder with walled.pt, record.json")
     p.add_argument("--out", help="folder for the CSVs and table1.json (default: --weights)")
     # the long names work under torchrun, whose parser rejects --n as an ambiguous prefix
-    p.add_argument("--n", "--composites", dest="n", type=int, default=512,
+    p.add_argument("--n", "--composites", dest="n", type=validate.count_arg, default=512,
                    help="composites (gradient methods)")
     p.add_argument("--n-perturbation", "--perturbation-composites", dest="n_perturbation",
-                   type=int, default=64, help="composites (perturbation methods)")
-    a = p.parse_args(argv)
+                   type=validate.count_arg, default=64, help="composites (perturbation methods)")
+    a = p.parse_args(argv)                       # every argument checked before any work
     out = Path(a.out or a.weights)
     world, _ = distributed.setup("cpu")
     model = load_trained(True, a.weights)

@@ -35,10 +35,11 @@ import torch.nn.functional as F
 
 from .. import distributed, validate
 from ..data.fashion import load_fashion, to_vgg_input
+from ..errors import BadValue
 from ..helpers import resolve_device
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..training import TensorLoader, evaluate, fit
-from ..walls import wall_is_exact
+from ..walls import require_walled_state, wall_is_exact
 
 __all__ = ["FashionRecipe", "RECIPE", "unwalled_vgg16", "build", "train_one", "train_pair",
            "load_trained", "ASSETS", "main"]
@@ -201,18 +202,49 @@ def train_pair(out, recipe: FashionRecipe = RECIPE, resume: bool = False, device
 
 def load_trained(walled: bool = True, folder=None) -> MaskedVGG:
     """The trained network (eval mode) from ``folder`` (default: the shipped weights), read with
-    ``torch.load(weights_only=True)`` and checked against the SHA-256 stored with it."""
+    ``torch.load(weights_only=True)`` and checked against the SHA-256 stored with it; the
+    file's own weights behind the wall must be 0 (checked before loading, which would zero
+    them), and ``record.json`` must hold this network's recipe."""
+    walled = validate.boolean(walled, "walled")
     folder = Path(folder) if folder is not None else ASSETS
     name = "walled" if walled else "unwalled"
     fix = "re-create it with `python -m camwalls_lib.experiments.fashion_vgg --out FOLDER`"
     path, what = folder / f"{name}.pt", f"trained {name} VGG"
     state = validate.unsealed(validate.load_tensors(path, what, fix), path, what, fix)
-    record = json.loads((folder / "record.json").read_text())[name]
-    model = build(walled, FashionRecipe(**record["recipe"]))
-    model.load_state_dict(state)
-    if walled and not wall_is_exact(model):
-        raise RuntimeError(f"{name}.pt has weights behind the wall: not the walled network.")
+    model = build(walled, _recipe_of(folder / "record.json", name, fix))
+    require_walled_state(state, model, path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise validate.CorruptFile(f"{path} does not fit the network its record describes "
+                                   f"({str(e).splitlines()[0][:160]}); {fix}.") from e
     return model.eval()
+
+
+def _recipe_of(path: Path, name: str, fix: str) -> FashionRecipe:
+    """The recipe of network ``name`` in ``record.json``; :class:`CorruptFile` naming the file
+    when it is missing, not JSON, or lacks a sound recipe for ``name``."""
+    try:
+        recipe = json.loads(path.read_text())[name]["recipe"]
+        recipe = FashionRecipe(**recipe)
+        numbers = (recipe.train_items, recipe.test_items, recipe.epochs, recipe.batch_size)
+        if not all(isinstance(n, int) and n > 0 for n in numbers) or not recipe.width > 0:
+            raise BadValue("a count or the width is not positive")
+    except FileNotFoundError:
+        raise
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        raise validate.CorruptFile(f"The record {path} is damaged or lacks the recipe of the "
+                                   f"{name} network ({type(e).__name__}: {str(e)[:120]}); "
+                                   f"{fix}.") from e
+    return recipe
+
+
+def _device(text: str) -> str:
+    """argparse type: a device torch knows (cpu, cuda, cuda:1, mps)."""
+    try:
+        return str(torch.device(text))
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device: use cpu or cuda") from None
 
 
 def main(argv=None) -> int:
@@ -221,16 +253,20 @@ def main(argv=None) -> int:
                                             "Fashion-MNIST at 224 x 224.")
     p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints")
-    p.add_argument("--train", type=int, default=RECIPE.train_items, help="training items")
-    p.add_argument("--test", type=int, default=RECIPE.test_items, help="test items")
-    p.add_argument("--val", type=int, default=RECIPE.val_items,
+    p.add_argument("--train", type=validate.count_arg, default=RECIPE.train_items,
+                   help="training items")
+    p.add_argument("--test", type=validate.count_arg, default=RECIPE.test_items,
+                   help="test items")
+    p.add_argument("--val", type=validate.count_arg, default=RECIPE.val_items,
                    help="test items evaluated after every epoch")
-    p.add_argument("--epochs", type=int, default=RECIPE.epochs)
-    p.add_argument("--width", type=float, default=RECIPE.width)
-    p.add_argument("--lr", type=float, default=RECIPE.lr)
+    p.add_argument("--epochs", type=validate.count_arg, default=RECIPE.epochs)
+    p.add_argument("--width", type=validate.positive_arg, default=RECIPE.width)
+    p.add_argument("--lr", type=validate.positive_arg, default=RECIPE.lr)
     p.add_argument("--only", choices=["walled", "unwalled"], help="train one network only")
-    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
-    a = p.parse_args(argv)
+    p.add_argument("--device", type=_device, help="cpu or cuda (default: cuda if available)")
+    a = p.parse_args(argv)               # every argument checked before any work
+    if Path(a.out).exists() and not Path(a.out).is_dir():
+        p.error(f"--out {a.out} is a file, not a folder")
     recipe = replace(RECIPE, train_items=a.train, test_items=a.test, val_items=a.val,
                      epochs=a.epochs,
                      width=a.width, lr=a.lr)

@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from .. import distributed, validate
 from ..data.stackmix import IMAGENET_MEAN, IMAGENET_STD, class_folders
+from ..errors import BadValue
 from ..networks.models import MaskedVGG, masked_vgg16
 from ..networks.vgg import save_paper_vgg
 from ..training import fit
@@ -85,7 +86,7 @@ def build_model(recipe: Recipe, num_classes: int) -> MaskedVGG:
     """The masked [VGG] for a recipe; with ``recipe.pretrained``, conv1_1..conv5_2 are copied
     from torchvision's ImageNet VGG16 (downloaded once, ~528 MB)."""
     if recipe.pretrained and recipe.width != 1:
-        raise ValueError("Pretrained VGG16 weights need width=1.")
+        raise BadValue("Pretrained VGG16 weights need width=1.")
     reference = _torchvision_vgg16() if recipe.pretrained else None   # fail fast when offline
     model = masked_vgg16(num_classes=num_classes, width=recipe.width,
                          input_size=recipe.input_size)
@@ -274,10 +275,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="folder for checkpoint.pt and masked_vgg.pt")
     p.add_argument("--resume", action="store_true",
                    help="continue exactly from OUT/checkpoint.pt")
-    p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
-    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    p.add_argument("--epochs", type=validate.count_arg,
+                   help="override the recipe's number of epochs")
+    p.add_argument("--batch-size", type=validate.count_arg,
+                   help="override the recipe's batch size")
     p.add_argument("--workers", type=int, help="override the number of data-loading workers")
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"--workers must be >= 0 (0: load in the main process), got {args.workers}")
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                    ("num_workers", args.workers)) if v is not None}
     if not Path(args.data).is_dir():

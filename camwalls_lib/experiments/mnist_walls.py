@@ -48,7 +48,8 @@ import torch
 
 from .. import distributed, validate
 from ..data.mnist import load_mnist
-from ..helpers import cache_dir, cached_file, eval_mode, resolve_device
+from ..errors import BadType, BadValue
+from ..helpers import SHIPPED, cache_dir, cached_files, eval_mode, resolve_device
 from ..networks.models import ToyCNN
 from ..walls import Wall
 from ..training import History, TensorLoader, evaluate, fit
@@ -84,14 +85,14 @@ def default_wall(variant: str = "toy") -> Wall:
 def make_model(variant: str = "toy", wall: Wall | None | str = "lower third") -> ToyCNN:
     """An untrained model of ``variant`` with ``wall`` ("lower third", a Wall, or None)."""
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}.")
+        raise BadValue(f"variant must be one of {list(VARIANTS)}, got {variant!r}.")
     if isinstance(wall, str):
         if wall != "lower third":
-            raise ValueError(f"wall must be a Wall, None or 'lower third', got {wall!r}.")
+            raise BadValue(f"wall must be a Wall, None or 'lower third', got {wall!r}.")
         wall = default_wall(variant)
     elif wall is not None and not isinstance(wall, Wall):
-        raise TypeError(f"wall must be a Wall (e.g. Wall.bottom(4)), None or 'lower third', "
-                        f"got {type(wall).__name__} {wall!r}.")
+        raise BadType(f"wall must be a Wall (e.g. Wall.bottom(4)), None or 'lower third', "
+                      f"got {type(wall).__name__} {wall!r}.")
     return ToyCNN(wall=wall, **VARIANTS[variant])
 
 
@@ -180,8 +181,8 @@ def train_walled_mnist(wall: Wall | None | str = "lower third", variant: str = "
         config["processes"] = world.size
     key = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     name = f"mnist/{variant}-{'walled' if model.wall else 'open'}-{key}.pt"
-    path, found = cache_dir() / name, cached_file(name)
-    if cache and found.exists():
+    path = cache_dir() / name
+    for found in cached_files(name) if cache else []:    # a damaged copy: try the next one
         blob = _read_cached(found, model)
         if blob is not None:
             return Trained(model.eval(), blob["accuracy"], blob["seconds"], source, True,
@@ -231,8 +232,9 @@ def _read_cached(path: Path, model: ToyCNN) -> dict | None:
             raise validate.CorruptFile(f"{path} lacks entries of a cached model")
         model.load_state_dict(state)
     except (validate.CorruptFile, RuntimeError) as e:
-        print(f"Cached model {path.name} (cache folder) is unreadable ({type(e).__name__}): "
-              "retraining.")
+        where = "shipped copy" if path.is_relative_to(SHIPPED) else "cache folder"
+        print(f"Cached model {path.name} ({where}) is unreadable ({type(e).__name__}): "
+              "trying the next copy, else retraining.")
         return None
     return blob
 

@@ -21,8 +21,9 @@ import sys
 import torch
 import torch.nn as nn
 
-from .. import distributed
-from ..helpers import cache_dir, cached_file, resolve_device
+from .. import distributed, validate
+from ..errors import BadValue, CorruptFile
+from ..helpers import cache_dir, cached_files, resolve_device
 from ..networks.vit import WalledViT
 from ..training import TensorLoader, evaluate, fit, load_checkpoint, save_checkpoint
 from ..walls import Wall
@@ -49,7 +50,7 @@ def make_vit(wall: Wall | None | str = "default", **arch) -> WalledViT:
     ``wall`` ("default" for :func:`default_wall`, a Wall, or None)."""
     if isinstance(wall, str):
         if wall != "default":
-            raise ValueError(f"wall must be a Wall, None or 'default', got {wall!r}.")
+            raise BadValue(f"wall must be a Wall, None or 'default', got {wall!r}.")
         wall = default_wall()
     return WalledViT(wall=wall, **{**ARCH, **arch})
 
@@ -79,9 +80,14 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
         config["processes"] = world.size
     key = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     name = f"vit/vit-{'walled' if model.wall else 'open'}-{key}.pt"
-    path, found = cache_dir() / name, cached_file(name)
-    if cache and found.exists():
-        done = load_checkpoint(found, model)
+    path = cache_dir() / name
+    for found in cached_files(name) if cache else []:    # a damaged copy: try the next one
+        try:
+            done = load_checkpoint(found, model)
+        except CorruptFile as e:
+            print(f"Cached model {found.name} is unreadable ({e}); trying the next copy, else "
+                  "training.")
+            continue
         if "accuracy" in done:
             model.eval()
             return Trained(model, done["accuracy"], done["seconds"], source, True,
@@ -113,6 +119,7 @@ def train_walled_vit(wall: Wall | None | str = "default", seed: int = 0,
 
 def parameter_count(model: nn.Module) -> int:
     """Number of trainable weights."""
+    model = validate.module(model)
     return sum(math.prod(p.shape) for p in model.parameters() if p.requires_grad)
 
 

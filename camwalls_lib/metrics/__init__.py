@@ -4,7 +4,9 @@
   :func:`baseline_mu`, and the dead zone's share of mass :func:`mass_share`;
 - :mod:`.faithfulness` -- insertion / deletion AUC, average drop and increase in confidence;
 - :mod:`.leak` -- :func:`~.leak.leak_table`: mu of every CAM method on a batch (Table 1), cached;
-- :mod:`.walltest` -- the wall test: any explainer in front of a wall, with a verdict.
+- :mod:`.walltest` -- the wall test: any explainer in front of a wall, with a verdict;
+  :mod:`.wallcheck` -- what it checks before trusting one (images, zone, maps, an unchanged
+  model).
 
 ``from camwalls_lib.metrics import mu`` reaches the public names of :mod:`.mu` and
 :mod:`.faithfulness`.

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadValue
 from ..helpers import eval_mode, resolve_target
 
 __all__ = ["insertion_deletion", "confidence_change", "gaussian_blur"]
@@ -83,9 +84,9 @@ def _check_pair(x, saliency):
     x = validate.images(x)
     saliency = validate.tensor(saliency, "saliency", "[N, H, W]")
     if saliency.shape != (x.shape[0], *x.shape[-2:]):
-        raise ValueError(f"saliency must be [N, H, W] = {(x.shape[0], *x.shape[-2:])}, got "
-                         f"{tuple(saliency.shape)}; upsample the maps to the input size "
-                         "(cams.saliency does).")
+        raise BadValue(f"saliency must be [N, H, W] = {(x.shape[0], *x.shape[-2:])}, got "
+                       f"{tuple(saliency.shape)}; upsample the maps to the input size "
+                       "(cams.saliency does).")
     return x, validate.finite(saliency, "saliency", "map")
 
 
@@ -96,11 +97,13 @@ def _baseline(x, baseline):
         return torch.zeros_like(x)
     if baseline == "blur":
         return gaussian_blur(x, sigma=x.shape[-1] / 16)
-    raise ValueError(f"baseline must be 'blur', 'zero' or a tensor, got {baseline!r}.")
+    raise BadValue(f"baseline must be 'blur', 'zero' or a tensor, got {baseline!r}.")
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``x [N, C, H, W]`` (replicate padding, radius ``3 sigma``)."""
+    x = validate.images(x)
+    sigma = validate.positive_number(sigma, "sigma")
     radius = max(1, int(3 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     g = torch.exp(-t**2 / (2 * sigma**2))

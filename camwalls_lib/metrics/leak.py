@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .. import cams, distributed, validate
+from ..errors import BadType, BadValue
 from .faithfulness import gaussian_blur
 from .mu import mu
 
@@ -144,14 +145,14 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor, methods=None, ta
     method_options : per-method options, e.g. ``opticam={"steps": 20}``.
     """
     if isinstance(methods, str):
-        raise TypeError(f"methods must be a list of method names, got the string {methods!r}: "
-                        f"write methods=[{methods!r}].")
+        raise BadType(f"methods must be a list of method names, got the string {methods!r}: "
+                      f"write methods=[{methods!r}].")
     x = validate.images(x)
     dead_zone = validate.tensor(dead_zone, "dead_zone", "bool [H, W]")
     if dead_zone.dtype != torch.bool or dead_zone.shape != x.shape[-2:]:
-        raise ValueError(f"dead_zone must be a bool mask [H, W] = {tuple(x.shape[-2:])} (the "
-                         f"images' size; walls.dead_zone gives it), got {dead_zone.dtype} "
-                         f"{tuple(dead_zone.shape)}.")
+        raise BadValue(f"dead_zone must be a bool mask [H, W] = {tuple(x.shape[-2:])} (the "
+                       f"images' size; walls.dead_zone gives it), got {dead_zone.dtype} "
+                       f"{tuple(dead_zone.shape)}.")
     batch_size = validate.positive_int(batch_size, "batch_size")
     methods = methods or [m for m in cams.METHODS if m != "cam"]
     names = [m.__name__ if callable(m) else cams.method_name(m) for m in methods]

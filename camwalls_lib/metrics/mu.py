@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from .. import validate
+from ..errors import BadValue
 
 __all__ = ["mu", "baseline_mu", "mass_share"]
 
@@ -33,16 +34,16 @@ def mu(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
     ``[N]`` (or a scalar) in [0, 1]; 0 for an all-zero map (it puts nothing in the dead zone).
     A map holding NaN or inf is refused, naming its index (it is not a map that leaks nothing).
     """
-    saliency = validate.tensor(saliency, "saliency", "[N, H, W]")
+    saliency = validate.real_maps(saliency, "saliency", min_dim=2)
     dead_zone = validate.tensor(dead_zone, "dead_zone", "bool [H, W]")
     single = saliency.dim() == 2
     s = saliency[None] if single else saliency
     if s.dim() != 3:
-        raise ValueError(f"saliency must be [N, H, W] or [H, W], got {tuple(saliency.shape)}.")
+        raise BadValue(f"saliency must be [N, H, W] or [H, W], got {tuple(saliency.shape)}.")
     if dead_zone.shape != s.shape[-2:] or dead_zone.dtype != torch.bool:
-        raise ValueError(f"dead_zone must be a bool mask of shape {tuple(s.shape[-2:])} (the "
-                         f"saliency's), got {dead_zone.dtype} {tuple(dead_zone.shape)}; upsample "
-                         "the map to the input size first (cams.upsample).")
+        raise BadValue(f"dead_zone must be a bool mask of shape {tuple(s.shape[-2:])} (the "
+                       f"saliency's), got {dead_zone.dtype} {tuple(dead_zone.shape)}; upsample "
+                       "the map to the input size first (cams.upsample).")
     if not s.is_floating_point():
         s = s.float()
     validate.finite(s, "saliency", "map")
@@ -55,8 +56,8 @@ def mu(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
 def _zone(dead_zone) -> torch.Tensor:
     zone = validate.tensor(dead_zone, "dead_zone", "bool [H, W]")
     if zone.dtype != torch.bool or zone.dim() != 2 or zone.numel() == 0:
-        raise ValueError(f"dead_zone must be a non-empty bool mask [H, W], got {zone.dtype} "
-                         f"{tuple(zone.shape)}; build it with walls.dead_zone(model, shape).")
+        raise BadValue(f"dead_zone must be a non-empty bool mask [H, W], got {zone.dtype} "
+                       f"{tuple(zone.shape)}; build it with walls.dead_zone(model, shape).")
     return zone
 
 
@@ -77,17 +78,17 @@ def mass_share(saliency: torch.Tensor, dead_zone: torch.Tensor) -> torch.Tensor:
     Returns ``[N]`` (or a scalar) in [0, 1]; 0 for an all-zero map. A constant map scores the
     dead zone's area share.
     """
-    saliency = validate.tensor(saliency, "saliency", "[N, H, W]")
+    saliency = validate.real_maps(saliency, "saliency", min_dim=2)
     zone = _zone(dead_zone)
     single = saliency.dim() == 2
     s = saliency[None] if single else saliency
     if s.dim() != 3 or s.shape[-2:] != zone.shape:
-        raise ValueError(f"saliency must be [N, H, W] or [H, W] with H, W = {tuple(zone.shape)} "
-                         f"(the dead zone's), got {tuple(saliency.shape)}; upsample first.")
+        raise BadValue(f"saliency must be [N, H, W] or [H, W] with H, W = {tuple(zone.shape)} "
+                       f"(the dead zone's), got {tuple(saliency.shape)}; upsample first.")
     s = s.float() if not s.is_floating_point() else s
     validate.finite(s, "saliency", "map")
     if (s < 0).any():
-        raise ValueError("saliency must be >= 0 to share out its mass; clamp or shift it first.")
+        raise BadValue("saliency must be >= 0 to share out its mass; clamp or shift it first.")
     total = s.flatten(1).sum(dim=1)
     inside = s[:, zone.to(s.device)].sum(dim=1)
     out = torch.where(total > 0, inside / total.clamp_min(1e-30), 0)

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import cams
-from ..helpers import eval_mode, resolve_target
-from ..walls import dead_zone as compute_dead_zone
+from .. import cams, validate
+from ..errors import BadType, BadValue, ExplainerMisbehaved
 from .mu import mu
+from .wallcheck import as_maps, check_batch, check_unchanged, check_zone, fingerprint, targets
 
 __all__ = ["Explainer", "WallReport", "wall_test", "assert_wall_holds", "camwalls_explainer",
            "scoreboard", "to_markdown", "agreement", "agreement_markdown", "VERDICTS"]
@@ -105,14 +105,24 @@ def wall_test(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=No
     (``.features`` and ``.wall``). ``tolerance``: the largest ``mu`` still called "below
     tolerance". Returns a :class:`WallReport`.
     """
-    x = _check_batch(x)
-    zone = _check_zone(model, x, zone)
-    with torch.no_grad():
-        target = _targets(model, x, target)
-    start = time.perf_counter()
-    out = explainer(model, x, target)
-    seconds = (time.perf_counter() - start) / x.shape[0]
+    tolerance = validate.fraction(tolerance, "tolerance")
+    x = check_batch(x, model)
+    target = targets(model, x, target)
+    zone = check_zone(model, x, zone)
+    return _run(explainer, model, x, target, zone, tolerance, name, library)
+
+
+def _run(explainer, model, x, target, zone, tolerance, name, library) -> WallReport:
+    """The wall test on inputs already checked (``target`` a long tensor ``[N]``)."""
+    if not callable(explainer):
+        raise BadType(f"explainer must be a callable (model, x, target) -> maps, got "
+                      f"{explainer!r:.60}.")
     label = name or getattr(explainer, "__name__", type(explainer).__name__)
+    before = fingerprint(model)
+    start = time.perf_counter()
+    out = explainer(model, x.clone(), target.clone())     # its own copies: edits stay its own
+    seconds = (time.perf_counter() - start) / x.shape[0]
+    check_unchanged(model, before, label)
     maps = as_maps(out, x, label)
     inside = maps[:, zone]
     max_inside = inside.amax(1)
@@ -132,6 +142,10 @@ def assert_wall_holds(explainer: Explainer, model: nn.Module, x: torch.Tensor, t
     if any map leaks into the dead zone by more than ``tolerance`` (default 0: exactly zero
     required). Returns the report when the wall holds."""
     report = wall_test(explainer, model, x, target, zone, tolerance, name)
+    if report.verdict == "blank":
+        raise AssertionError("every map is blank (0 everywhere): the explainer found no "
+                             "positive evidence, so the test says nothing about the wall; try "
+                             f"other images or targets.\n{report}")
     if not report.passed:
         raise AssertionError(f"the saliency map sees through the wall:\n{report}")
     return report
@@ -141,6 +155,9 @@ def camwalls_explainer(method, layer=None, **options) -> Explainer:
     """An explainer running :func:`camwalls_lib.cams.compute` (raw maps at feature
     resolution, upsampled by the wall test): ``method`` is a name of :data:`cams.METHODS` or a
     weighting rule."""
+    if not callable(method):
+        method = cams.method_name(method)         # a typo is refused here, not at the first call
+
     def explain(model, x, target):
         return cams.compute(method, model, x, target, layer, **options)
     explain.__name__ = cams.LABELS.get(method, str(method)) if isinstance(method, str) else \
@@ -152,17 +169,35 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
                zone: torch.Tensor | None = None, tolerance: float = 1e-6, library: str = "",
                skip_errors: bool = False) -> list[WallReport | tuple[str, str, str]]:
     """:func:`wall_test` for each ``name -> explainer``. With ``skip_errors=True`` an
-    explainer that raises gives ``(library, name, "n/a: <error>")`` instead of stopping."""
-    zone = _check_zone(model, _check_batch(x), zone)
+    explainer that raises gives ``(library, name, "n/a: <error>")`` instead of stopping.
+
+    Each explainer gets its own copy of ``x`` and of the targets; one that changes the model
+    (weights, buffers, train/eval mode) stops the scoreboard with
+    :class:`~camwalls_lib.errors.ExplainerMisbehaved` naming it, ``skip_errors`` or not: every
+    later explainer would otherwise be tested on another network."""
+    if not isinstance(explainers, dict):
+        raise BadType(f"explainers must be a dict {{name: explainer}}, got "
+                      f"{type(explainers).__name__}.")
+    tolerance = validate.fraction(tolerance, "tolerance")
+    x = check_batch(x, model)
+    target = targets(model, x, target)
+    zone = check_zone(model, x, zone)                 # checked once for every explainer
     results = []
     for name, explainer in explainers.items():
         try:
-            results.append(wall_test(explainer, model, x, target, zone, tolerance, name, library))
+            results.append(_run(explainer, model, x, target, zone, tolerance, name, library))
+        except ExplainerMisbehaved:
+            raise
         except Exception as err:  # noqa: BLE001 -- recorded, not hidden, when asked to
             if not skip_errors:
                 raise
-            results.append((library, name, f"n/a: {type(err).__name__}: {str(err)[:90]}"))
+            results.append((library, name, f"n/a: {_kind(err)}: {str(err)[:90]}"))
     return results
+
+
+def _kind(err: Exception) -> str:
+    """The built-in kind of an error, for a reader's table (``BadValue`` -> ``ValueError``)."""
+    return next(c.__name__ for c in type(err).__mro__ if c.__module__ == "builtins")
 
 
 def to_markdown(results, predicted_pass=None) -> str:
@@ -170,6 +205,10 @@ def to_markdown(results, predicted_pass=None) -> str:
 
     ``predicted_pass``: optional ``{library: set of method names predicted to pass}``; adds a
     column with the prediction and whether the verdict confirms it."""
+    if not isinstance(results, (list, tuple)) or not all(
+            isinstance(r, (WallReport, tuple)) for r in results):
+        raise BadType("results must be a list of scoreboard results (WallReports and n/a "
+                      f"tuples), got {type(results).__name__}.")
     extra = " predicted | confirmed |" if predicted_pass is not None else ""
     lines = ["| method | library | mu (worst image) | max in dead zone | max outside | verdict |"
              + extra, "|---|---|---|---|---|---|" + "---|" * (2 * bool(extra))]
@@ -191,10 +230,22 @@ def to_markdown(results, predicted_pass=None) -> str:
 def agreement(a: WallReport, b: WallReport) -> dict:
     """How far two reports' maps (same images) are apart once each is min-max normalised:
     ``max_diff`` (largest absolute difference over all pixels, in [0, 1]) and Pearson's
-    ``r`` over all pixels, plus both worst-case ``mu``."""
-    na, nb = cams.normalize(a.maps), cams.normalize(b.maps)
+    ``r`` over all pixels, plus both worst-case ``mu``. Where one side is constant (e.g. every
+    map blank) ``r`` is 1 if both sides are the same maps, else NaN (undefined)."""
+    for name, r in (("a", a), ("b", b)):
+        if not isinstance(r, WallReport):
+            raise BadType(f"agreement compares two WallReports (from wall_test); {name} is "
+                          f"{type(r).__name__}.")
+    if a.maps is None or b.maps is None or a.maps.shape != b.maps.shape:
+        shapes = [None if r.maps is None else tuple(r.maps.shape) for r in (a, b)]
+        raise BadValue(f"agreement compares two reports on the same images; their maps are "
+                       f"{shapes[0]} and {shapes[1]}.")
+    na, nb = cams.normalize(a.maps.double()), cams.normalize(b.maps.double())
     pa, pb = na.flatten() - na.mean(), nb.flatten() - nb.mean()
-    r = float((pa @ pb) / (pa.norm() * pb.norm()).clamp_min(1e-30))
+    if pa.norm() == 0 or pb.norm() == 0:      # a constant set of maps: Pearson's r undefined
+        r = 1.0 if torch.equal(na, nb) else float("nan")
+    else:
+        r = float((pa @ pb) / (pa.norm() * pb.norm()))
     return {"max_diff": float((na - nb).abs().max()), "r": r,
             "mu_a": float(a.mu.max()), "mu_b": float(b.mu.max())}
 
@@ -210,73 +261,3 @@ def agreement_markdown(results, pairs) -> str:
         lines.append(f"| {a[1]} ({a[0]}) | {b[1]} ({b[0]}) | {d['max_diff']:.3f} | {d['r']:.4f} "
                      f"| {d['mu_a']:.3f} | {d['mu_b']:.3f} |")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- checks
-
-def as_maps(out, x: torch.Tensor, name: str = "explainer") -> torch.Tensor:
-    """The explainer's output as float ``[N, H, W]`` at the input resolution of
-    ``x [N, C, H, W]``, after checking shape, finiteness and sign."""
-    N, (H, W) = x.shape[0], x.shape[-2:]
-    if isinstance(out, np.ndarray):
-        out = torch.from_numpy(np.ascontiguousarray(out))
-    if not torch.is_tensor(out):
-        raise TypeError(f"{name} returned {type(out).__name__}; an explainer must return a "
-                        f"torch tensor or numpy array of maps [N, h, w] (N = {N}).")
-    out = out.detach().float().cpu()
-    if out.dim() == 4 and out.shape[1] == 1:
-        out = out[:, 0]
-    if out.dim() != 3 or out.shape[0] != N:
-        hint = (" It looks like per-channel pixel attributions: reduce them over channels, "
-                "e.g. maps.abs().sum(1)." if out.dim() == 4 else "")
-        raise ValueError(f"{name} returned maps of shape {tuple(out.shape)}; expected "
-                         f"[N, h, w] with N = {N} (one map per image).{hint}")
-    if not torch.isfinite(out).all():
-        bad = int((~torch.isfinite(out)).sum())
-        raise ValueError(f"{name} returned {bad} NaN/inf value(s): fix the method (a 0/0 in its "
-                         "normalisation? a flat map?) before testing it against a wall.")
-    if (out < 0).any():
-        raise ValueError(f"{name} returned negative values (min {float(out.min()):.3g}): the "
-                         "wall test measures where a map puts its mass, so maps must be >= 0. "
-                         "Keep positive evidence (maps.clamp(min=0)) or magnitudes (maps.abs()) "
-                         "inside your explainer, whichever your method means.")
-    if out.shape[-2:] != (H, W):
-        if out.shape[-2] > H or out.shape[-1] > W:
-            raise ValueError(f"{name} returned maps of {tuple(out.shape[-2:])}, larger than the "
-                             f"{H}x{W} input: return maps at feature or input resolution.")
-        out = cams.upsample(out, (H, W))
-    return out
-
-
-def _check_batch(x) -> torch.Tensor:
-    if not torch.is_tensor(x) or x.dim() != 4 or x.shape[0] == 0:
-        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-        raise ValueError(f"x must be a torch batch of images [N, C, H, W] with N >= 1, got {shape}"
-                         " (one image? use x[None]).")
-    return x
-
-
-def _check_zone(model, x, zone) -> torch.Tensor:
-    if zone is None:
-        if not (hasattr(model, "features") and getattr(model, "wall", None) is not None):
-            raise ValueError("This model has no wall, so the wall test has nothing to check: use "
-                             "a walled model (camwalls_lib.networks), or give "
-                             "your own model `.features` and a `.wall` (camwalls_lib.walls.Wall), "
-                             "or pass zone= (a bool [H, W] mask of pixels it provably ignores).")
-        zone = compute_dead_zone(model, tuple(x.shape[1:]))
-    zone = torch.as_tensor(zone).cpu()
-    if zone.dtype != torch.bool or zone.shape != x.shape[-2:]:
-        raise ValueError(f"zone must be a bool mask of shape {tuple(x.shape[-2:])}, got "
-                         f"{zone.dtype} {tuple(zone.shape)}.")
-    if not zone.any():
-        raise ValueError("The dead zone is empty: every input pixel can reach a visible feature "
-                         "(the wall hides nothing at this input size), so no map can fail. Wall "
-                         "more rows, or wall an earlier layer with a smaller receptive field.")
-    if zone.all():
-        raise ValueError("The dead zone covers the whole image: the wall hides everything.")
-    return zone
-
-
-def _targets(model, x, target) -> torch.Tensor:
-    with eval_mode(model), torch.no_grad():
-        return resolve_target(target, model(x))

@@ -42,6 +42,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..errors import BadValue
 from ..helpers import eval_mode
 from ..walls import FeatureWall, Wall
 from .models import WalledNet
@@ -85,7 +86,7 @@ def load_efficientnet_lite0(image_size: int = 224) -> nn.Module:
     only sets the static "same" padding, which is the same for every multiple of 32.
     """
     if image_size % 32:
-        raise ValueError(f"image_size must be a multiple of 32 (5 stride-2 stages), got {image_size}.")
+        raise BadValue(f"image_size must be a multiple of 32 (5 stride-2 stages), got {image_size}.")
     EfficientNet, ModelFile = _efficientnet_package()
     net = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
     state = torch.load(ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
@@ -142,7 +143,7 @@ class _AfterExpansion(nn.Module):
         args = block._block_args
         if block.has_se or (block.id_skip and args.stride == [1]
                             and args.input_filters == args.output_filters):
-            raise ValueError("Can only split an MBConv block with no skip connection and no SE.")
+            raise BadValue("Can only split an MBConv block with no skip connection and no SE.")
         self.depthwise_conv, self.bn1 = block._depthwise_conv, block._bn1
         self.act = nn.ReLU6()
         self.project_conv, self.bn2 = block._project_conv, block._bn2
@@ -201,13 +202,13 @@ def walled_efficientnet_lite0(wall_rows: int | None = 11, image_size: int = 224,
     ``image_size/32`` for 15).
     """
     if block not in STRIDE:
-        raise ValueError(f"block must be one of {sorted(STRIDE)} (the first block of a stage, "
-                         f"without skip connection), got {block!r}.")
+        raise BadValue(f"block must be one of {sorted(STRIDE)} (the first block of a stage, "
+                       f"without skip connection), got {block!r}.")
     side = image_size // STRIDE[block]
     if wall_rows is not None and not (isinstance(wall_rows, int) and not isinstance(wall_rows, bool)
                                       and 0 < wall_rows < side):
-        raise ValueError(f"wall_rows must be an int in 1..{side - 1} (B has {side} rows at "
-                         f"{image_size} px) or None for no wall, got {wall_rows!r}.")
+        raise BadValue(f"wall_rows must be an int in 1..{side - 1} (B has {side} rows at "
+                       f"{image_size} px) or None for no wall, got {wall_rows!r}.")
     net = load_efficientnet_lite0(image_size)
     model = WalledEfficientNet(net, Wall.bottom(wall_rows) if wall_rows else None, block)
     return model.to(memory_format=torch.channels_last)  # same numbers, ~1.5x faster on CPU

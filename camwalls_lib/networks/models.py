@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..errors import BadValue
 from ..walls import Wall, WalledLinear, paper_wall
 
 __all__ = ["WalledNet", "ToyCNN", "GAPNet", "MaskedVGG", "masked_vgg16", "VGG16_CONFIG"]
@@ -79,7 +80,7 @@ class ToyCNN(WalledNet):
             validate.positive_int(value, name)
         h = image_size - k + 1
         if h < k_pool or h % k_pool:
-            raise ValueError(
+            raise BadValue(
                 f"The max-pool size k'={k_pool} must divide the conv map size h = H - k + 1 = "
                 f"{image_size} - {k} + 1 = {h}; pick another k or k'."
             )
@@ -171,7 +172,7 @@ class MaskedVGG(WalledNet):
         validate.positive_number(width, "width")
         validate.positive_int(input_size, "input_size", minimum=16)
         if input_size % 16:
-            raise ValueError(f"input_size must be a multiple of 16 (4 max-pools), got {input_size}.")
+            raise BadValue(f"input_size must be a multiple of 16 (4 max-pools), got {input_size}.")
         layers, c_in = [], 3
         config = [*VGG16_CONFIG[:-1], last_channels]
         for i, v in enumerate(config):
@@ -219,9 +220,9 @@ def masked_vgg16(num_classes: int = 1000, width: float = 1.0, input_size: int = 
     if wall is None and wall_rows is not None:
         side = validate.positive_int(input_size, "input_size", minimum=16) // 16
         if validate.positive_int(wall_rows, "wall_rows") >= side:
-            raise ValueError(f"wall_rows must be in 1..{side - 1} (the last map has {side} rows "
-                             f"at input_size={input_size}), got {wall_rows}: walling every row "
-                             "leaves the network blind.")
+            raise BadValue(f"wall_rows must be in 1..{side - 1} (the last map has {side} rows "
+                           f"at input_size={input_size}), got {wall_rows}: walling every row "
+                           "leaves the network blind.")
         wall = Wall.bottom(wall_rows)
     return MaskedVGG(num_classes=num_classes, width=width, input_size=input_size, wall=wall,
                      **kwargs)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .. import validate
+from ..errors import BadType, BadValue
 from ..walls import effective_weight, walled_weights
 from .models import MaskedVGG, masked_vgg16
 
@@ -35,7 +36,7 @@ def paper_to_library(state_dict: dict) -> dict:
     for key, value in state_dict.items():
         head, _, rest = key.partition(".")
         if not head.isdigit():
-            raise ValueError(
+            raise BadValue(
                 f"Key {key!r} is not in the authors' layout (integer module indices of an "
                 "nn.Sequential: '0.weight' ... '31.6.bias'). A torchvision VGG16 state_dict "
                 "('features.0.weight', 'classifier.0.weight') is a different model: the paper's "
@@ -47,7 +48,7 @@ def paper_to_library(state_dict: dict) -> dict:
             sub, _, leaf = rest.partition(".")
             out[f"classifier.{int(sub) + 1}.{leaf}"] = value
         else:
-            raise ValueError(f"Unexpected key {key!r}: index 30 is the parameter-free Flatten.")
+            raise BadValue(f"Unexpected key {key!r}: index 30 is the parameter-free Flatten.")
     return out
 
 
@@ -67,7 +68,7 @@ def save_paper_vgg(model: MaskedVGG, path) -> Path:
     """Save ``model``'s weights in the authors' layout (loadable by their ``heatmap.py`` and by
     :func:`load_paper_vgg`). Walled weights are saved as the exact zeros they are."""
     if not isinstance(model, MaskedVGG):
-        raise TypeError(f"save_paper_vgg saves a MaskedVGG, got {type(model).__name__}.")
+        raise BadType(f"save_paper_vgg saves a MaskedVGG, got {type(model).__name__}.")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     first = model.classifier[1]
     state["classifier.1.weight"] = effective_weight(first).detach().cpu()
@@ -96,7 +97,7 @@ def load_paper_vgg(path, force_wall: bool = False, map_location="cpu") -> Masked
     if isinstance(raw, dict) and "model_state_dict" in raw:
         raw = raw["model_state_dict"]
     if not isinstance(raw, dict) or not all(torch.is_tensor(v) for v in raw.values()):
-        raise ValueError(f"{path} does not hold a state_dict (a dict of tensors).")
+        raise BadValue(f"{path} does not hold a state_dict (a dict of tensors).")
     state = paper_to_library(raw)
     model = _model_for(state, path)
     expected = model.state_dict()
@@ -105,16 +106,16 @@ def load_paper_vgg(path, force_wall: bool = False, map_location="cpu") -> Masked
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if bad or missing or extra:
-        raise ValueError(
+        raise BadValue(
             f"{path} does not match the masked [VGG] architecture "
             "(VGG16 features without the last max-pool, conv5_3 -> 256 channels, "
             "Linear(256*14*14, 4096), 4096, classes):\n  "
             + "\n  ".join(bad[:5] + [f"missing {k}" for k in missing[:5]]
-                          + [f"unexpected {k}" for k in extra[:5]]))
+                        + [f"unexpected {k}" for k in extra[:5]]))
     first = model.classifier[1]
     walled = walled_weights(first, state["classifier.1.weight"])
     if walled.count_nonzero() and not force_wall:
-        raise ValueError(
+        raise BadValue(
             f"{path}: {int(walled.count_nonzero())} weights behind the wall are not 0, so this "
             "is an unmasked model (e.g. the authors' params_vgg16_baseline.pt), not the masked "
             "[VGG]. Pass force_wall=True to zero them anyway (that changes the network).")
@@ -130,14 +131,14 @@ def _model_for(state: dict, path) -> MaskedVGG:
         first = state["classifier.1.weight"]
         last = state["classifier.7.weight"]
     except KeyError as e:
-        raise ValueError(f"{path} lacks {e.args[0]} (authors' key "
-                         f"{next(iter(library_to_paper({e.args[0]: 0})))}): not a masked [VGG] "
-                         "checkpoint.") from None
+        raise BadValue(f"{path} lacks {e.args[0]} (authors' key "
+                       f"{next(iter(library_to_paper({e.args[0]: 0})))}): not a masked [VGG] "
+                       "checkpoint.") from None
     width = conv1.shape[0] / 64
     side = math.isqrt(first.shape[1] // last_conv.shape[0])
     if side * side * last_conv.shape[0] != first.shape[1]:
-        raise ValueError(f"{path}: the first dense layer reads {first.shape[1]} features, not "
-                         f"{last_conv.shape[0]} channels x a square map.")
+        raise BadValue(f"{path}: the first dense layer reads {first.shape[1]} features, not "
+                       f"{last_conv.shape[0]} channels x a square map.")
     # MaskedVGG scales conv5_3 and the dense width by `width` (rounding): undo it.
     return masked_vgg16(num_classes=last.shape[0], width=width, input_size=16 * side,
                         hidden=first.shape[0] / width, last_channels=last_conv.shape[0] / width)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .. import validate
+from ..errors import BadType, BadValue
 from ..walls import Wall, attention_mask
 
 __all__ = ["PatchGrid", "Attention", "Block", "WalledViT"]
@@ -43,8 +45,8 @@ class PatchGrid(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         N, P, D = tokens.shape
         if P != self.h * self.w:
-            raise ValueError(f"PatchGrid expects {self.h}x{self.w} = {self.h * self.w} patch "
-                             f"tokens, got {P}: is the image the size the model was built for?")
+            raise BadValue(f"PatchGrid expects {self.h}x{self.w} = {self.h * self.w} patch "
+                           f"tokens, got {P}: is the image the size the model was built for?")
         return tokens.transpose(1, 2).reshape(N, D, self.h, self.w)
 
 
@@ -60,7 +62,7 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
         if dim % heads:
-            raise ValueError(f"dim={dim} must be a multiple of heads={heads}.")
+            raise BadValue(f"dim={dim} must be a multiple of heads={heads}.")
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -120,9 +122,19 @@ class WalledViT(nn.Module):
                  heads: int = 4, mlp_ratio: int = 2, num_classes: int = 10,
                  in_channels: int = 1, wall: Wall | None = None):
         super().__init__()
+        for name, value in (("image_size", image_size), ("patch", patch), ("dim", dim),
+                            ("depth", depth), ("heads", heads), ("mlp_ratio", mlp_ratio),
+                            ("num_classes", num_classes), ("in_channels", in_channels)):
+            validate.positive_int(value, name)
         if image_size % patch:
-            raise ValueError(f"patch={patch} must divide image_size={image_size}.")
+            raise BadValue(f"patch={patch} must divide image_size={image_size}.")
         g = image_size // patch
+        if wall is not None and not isinstance(wall, Wall):
+            raise BadType(f"wall must be a Wall on the {g}x{g} patch grid or None, got {wall!r}.")
+        if wall is not None and bool(wall.mask(g, g).all()):
+            raise BadValue(f"{wall} walls off every patch of the {g}x{g} grid (patch={patch}, "
+                           f"image_size={image_size}): the model would see nothing. Use smaller "
+                           "patches or a lower wall.")
         self.image_size, self.grid_shape, self.wall = image_size, (g, g), wall
         self.patch_embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -149,9 +161,13 @@ class WalledViT(nn.Module):
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Every token after the last block: ``[N, 1 + h*w, D]`` (class token first)."""
-        if x.dim() != 4 or x.shape[-2:] != (self.image_size, self.image_size):
-            raise ValueError(f"WalledViT expects images [N, C, {self.image_size}, "
-                             f"{self.image_size}], got {tuple(x.shape)}.")
+        x = validate.model_dtype(validate.images(x), self)
+        C = self.patch_embed.in_channels
+        if x.shape[1:] != (C, self.image_size, self.image_size):
+            hint = (" It looks channels-last: use x.permute(0, 3, 1, 2)."
+                    if x.shape[-1] == C and x.shape[1] != C else "")
+            raise BadValue(f"WalledViT expects images [N, {C}, {self.image_size}, "
+                           f"{self.image_size}], got {tuple(x.shape)}.{hint}")
         t = self.patch_embed(x).flatten(2).transpose(1, 2)
         t = torch.cat([self.cls_token.expand(len(x), -1, -1), t], 1) + self.pos_embed
         for block in self.blocks:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["PIP_COMMAND", "LIBRARIES", "require", "explainers"]
+from .. import validate
+
+__all__ = ["PIP_COMMAND", "LIBRARIES", "require", "explainers", "method_names"]
 
 PIP_COMMAND = "pip install camwalls[peers]"
 
@@ -37,7 +39,22 @@ def require(module: str, package: str):
 
 def explainers(library: str, layer=None, **options) -> dict:
     """``{method name: explainer}`` of ``library`` (a key of :data:`LIBRARIES`)."""
-    if library not in LIBRARIES:
-        raise ValueError(f"Unknown library {library!r}; choose one of {list(LIBRARIES)}.")
+    library = validate.choice(library, "library", LIBRARIES)
     adapter = importlib.import_module(f"{__name__}.{LIBRARIES[library]}")
     return adapter.explainers(layer=layer, **options)
+
+
+def method_names(methods, known: tuple, offered, package: str) -> tuple:
+    """``methods`` (one name or several, any case) checked against an adapter's ``known``
+    names, in their own spelling. ``known`` itself (the default) keeps only the names the
+    installed ``package`` offers (``offered(name)``); a name asked for explicitly that it does
+    not offer is refused, naming the package."""
+    if methods is known:
+        return tuple(name for name in known if offered(name))
+    names = tuple(validate.choice(m, "methods entry", known)
+                  for m in validate.names(methods, "methods"))
+    missing = [name for name in names if not offered(name)]
+    if missing:
+        raise validate.BadValue(f"methods {missing} are not offered by the installed {package}: "
+                                f"upgrade it (pip install -U {package}) or leave them out.")
+    return names

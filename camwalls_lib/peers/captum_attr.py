@@ -14,9 +14,9 @@ pixels, where every gradient of the output is exactly 0.
 
 from __future__ import annotations
 
-from .. import cams
+from .. import cams, validate
 from ..helpers import eval_mode
-from . import require
+from . import method_names, require
 
 __all__ = ["METHODS", "explainers"]
 
@@ -25,10 +25,13 @@ METHODS = ("LayerGradCam", "GuidedGradCam", "Saliency", "IntegratedGradients",
 
 
 def explainers(layer=None, ig_steps: int = 32, methods=METHODS) -> dict:
-    """``{Captum class name: explainer}``; ``ig_steps``: IntegratedGradients' ``n_steps``."""
+    """``{Captum class name: explainer}``; ``ig_steps``: IntegratedGradients' ``n_steps``;
+    ``methods``: one name or several of :data:`METHODS` (any case). Every explainer runs the
+    model in eval mode (no dropout) and leaves it in the mode it found it in."""
     attr = require("captum.attr", "captum")
+    ig_steps = validate.positive_int(ig_steps, "ig_steps")
     out = {}
-    for name in methods:
+    for name in method_names(methods, METHODS, lambda n: hasattr(attr, n), "captum"):
         cls = getattr(attr, name)
         if name == "LayerGradCam":
             out[name] = _layer_gradcam(attr, layer)
@@ -43,8 +46,9 @@ def explainers(layer=None, ig_steps: int = 32, methods=METHODS) -> dict:
 
 def _layer_gradcam(attr, layer):
     def explain(model, x, target):
-        maps = attr.LayerGradCam(model, cams.resolve_layer(model, layer)).attribute(
-            x, target=target, relu_attributions=True)
+        with eval_mode(model):
+            maps = attr.LayerGradCam(model, cams.resolve_layer(model, layer)).attribute(
+                x, target=target, relu_attributions=True)
         return attr.LayerAttribution.interpolate(maps, tuple(x.shape[-2:]))[:, 0]
     explain.__name__ = "LayerGradCam"
     return explain

@@ -22,8 +22,9 @@ import io
 
 import numpy as np
 
-from .. import cams
-from . import require
+from .. import cams, validate
+from ..helpers import eval_mode
+from . import method_names, require
 
 __all__ = ["METHODS", "explainers"]
 
@@ -37,15 +38,20 @@ which of them :func:`explainers` returns)."""
 def explainers(layer=None, batch_size: int = 32, methods=METHODS, quiet: bool = True) -> dict:
     """``{grad-cam class name: explainer}`` for every name of ``methods`` the installed
     grad-cam offers. ``batch_size``: masked/ablated inputs per forward pass (ScoreCAM,
-    AblationCAM)."""
+    AblationCAM). ``methods``: one name or several of :data:`METHODS` (any case).
+    Every explainer runs the model in eval mode and leaves it in the mode it found it in
+    (grad-cam itself leaves it in eval mode)."""
     lib = require("pytorch_grad_cam", "grad-cam")
-    return {name: _explainer(getattr(lib, name), layer, batch_size, quiet)
-            for name in methods if hasattr(lib, name)}
+    batch_size = validate.positive_int(batch_size, "batch_size")
+    quiet = validate.boolean(quiet, "quiet")
+    names = method_names(methods, METHODS, lambda n: hasattr(lib, n), "grad-cam")
+    return {name: _explainer(getattr(lib, name), layer, batch_size, quiet) for name in names}
 
 
 def _explainer(cls, layer, batch_size, quiet):
     def explain(model, x, target):
-        with contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
+        with contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext(), \
+                eval_mode(model):
             return _run(cls, model, x, target, layer, batch_size)
     explain.__name__ = cls.__name__
     return explain
@@ -63,7 +69,7 @@ def _run(cls, model, x, target, layer, batch_size):
     np.random.seed(0)
     try:
         with cls(model=model, target_layers=layers) as cam:
-            if hasattr(cam, "batch_size"):
+            if cls.__name__ in ("ScoreCAM", "AblationCAM"):   # ScoreCAM reads it if set
                 cam.batch_size = batch_size
             out = cam(input_tensor=x, targets=[targets_mod.ClassifierOutputTarget(int(t))
                                                for t in target])

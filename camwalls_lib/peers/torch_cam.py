@@ -14,9 +14,12 @@ the transformer method ``LeGrad`` are not wrapped.
 
 from __future__ import annotations
 
-from .. import cams
+import inspect
+
+from .. import cams, validate
+from ..errors import BadType, BadValue
 from ..helpers import eval_mode
-from . import require
+from . import method_names, require
 
 __all__ = ["METHODS", "explainers"]
 
@@ -32,13 +35,42 @@ def explainers(layer=None, batch_size: int = 32, options: dict | None = None,
                methods=METHODS) -> dict:
     """``{torchcam class name: explainer}``. ``batch_size``: masked inputs per forward pass
     (ScoreCAM, SSCAM, ISCAM); ``options``: extra constructor arguments per method, e.g.
-    ``{"SSCAM": {"num_samples": 4}}``."""
+    ``{"SSCAM": {"num_samples": 4}}`` -- each option must be one the method's constructor
+    takes, and counts (``num_samples``, ``batch_size``) must be >= 1. ``methods``: one name or
+    several of :data:`METHODS` (any case)."""
     lib = require("torchcam.methods", "torchcam")
-    options = options or {}
+    batch_size = validate.positive_int(batch_size, "batch_size")
+    names = method_names(methods, METHODS, lambda n: hasattr(lib, n), "torchcam")
+    options = _check_options(options, lib)
     return {name: _explainer(getattr(lib, name), layer,
                              {**({"batch_size": batch_size} if name in _PERTURBATION else {}),
                               **options.get(name, {})})
-            for name in methods if hasattr(lib, name)}
+            for name in names}
+
+
+def _check_options(options, lib) -> dict:
+    """``options`` checked: ``{method name: {constructor argument: value}}``."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise validate.BadType(f"options must be a dict {{method: {{argument: value}}}}, got "
+                               f"{type(options).__name__}.")
+    checked = {}
+    for name, kwargs in options.items():
+        name = validate.choice(name, "options key (a method)", METHODS)
+        if not isinstance(kwargs, dict):
+            raise validate.BadType(f"options[{name!r}] must be a dict of constructor "
+                                   f"arguments, got {kwargs!r}.")
+        takes = set(inspect.signature(getattr(lib, name).__init__).parameters) - {"self"}
+        unknown = sorted(set(kwargs) - takes)
+        if unknown:
+            raise validate.BadValue(f"options[{name!r}] has {unknown}, which torchcam's {name} "
+                                    f"does not take; it takes {sorted(takes)}.")
+        for count in ("num_samples", "batch_size"):
+            if count in kwargs:
+                validate.positive_int(kwargs[count], f"options[{name!r}][{count!r}]")
+        checked[name] = kwargs
+    return checked
 
 
 def _explainer(cls, layer, kwargs):
@@ -52,9 +84,9 @@ def _explainer(cls, layer, kwargs):
         except RuntimeError as err:
             if cls.__name__ != "CAM":
                 raise
-            raise ValueError("torchcam's CAM needs a head that is global average pooling + one "
-                             "linear layer reading the explained channels; this model has "
-                             f"another head ({err}).") from err
+            raise BadValue("torchcam's CAM needs a head that is global average pooling + one "
+                           "linear layer reading the explained channels; this model has "
+                           f"another head ({err}).") from err
         return maps[0]
     explain.__name__ = cls.__name__
     return explain

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import BadType, BadValue
 from ..helpers import resolve_target
 from ..networks.models import ToyCNN
 from ..walls import effective_weight
@@ -35,7 +36,7 @@ def pooling_indicators(B: torch.Tensor, k_pool: int, ties: str = "autograd") -> 
     """
     N, V, h, w = B.shape
     if h % k_pool or w % k_pool:
-        raise ValueError(f"k'={k_pool} must divide the map size {h}x{w}.")
+        raise BadValue(f"k'={k_pool} must divide the map size {h}x{w}.")
     if ties == "autograd":
         _, idx = F.max_pool2d(B, k_pool, return_indices=True)
         D = torch.zeros_like(B).flatten(2)
@@ -45,16 +46,16 @@ def pooling_indicators(B: torch.Tensor, k_pool: int, ties: str = "autograd") -> 
         window_max = F.max_pool2d(B, k_pool)
         up = window_max.repeat_interleave(k_pool, 2).repeat_interleave(k_pool, 3)
         return (B == up).to(B.dtype)
-    raise ValueError(f"ties must be 'autograd' or 'all', got {ties!r}.")
+    raise BadValue(f"ties must be 'autograd' or 'all', got {ties!r}.")
 
 
 def _check_toy(model: nn.Module) -> None:
     if not isinstance(model, ToyCNN):
-        raise TypeError(f"Proposition 2 is about the paper's [CNN]: pass a ToyCNN, got "
-                        f"{type(model).__name__}.")
+        raise BadType(f"Proposition 2 is about the paper's [CNN]: pass a ToyCNN, got "
+                      f"{type(model).__name__}.")
     if len(model.features) != 3:
-        raise ValueError("Proposition 2 covers one conv -> ReLU -> max-pool block; this ToyCNN "
-                         "has extra_convs. Use autograd (cams.capture) for deeper variants.")
+        raise BadValue("Proposition 2 covers one conv -> ReLU -> max-pool block; this ToyCNN "
+                       "has extra_convs. Use autograd (cams.capture) for deeper variants.")
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy.stats import E, Normal, density, moment_generating_function, variance
+from ..errors import BadValue
 
 __all__ = ["cam_identity", "gradcam_alpha_gap_linear", "SymbolicCNN", "symbolic_cnn",
            "sympy_alpha", "prop2_alpha", "prop2_agrees", "window_sums", "lemma9", "lemma10",
@@ -116,7 +117,7 @@ def symbolic_cnn(H: int = 5, k: int = 2, k_pool: int = 2, hidden: tuple[int, ...
     weights ``W^(l)_{ij}`` symbolic."""
     h = H - k + 1
     if h % k_pool:
-        raise ValueError(f"k'={k_pool} must divide h = H - k + 1 = {h}: e.g. H=5, k=2 or H=6, k=3.")
+        raise BadValue(f"k'={k_pool} must divide h = H - k + 1 = {h}: e.g. H=5, k=2 or H=6, k=3.")
     xi = sp.Matrix(H, H, lambda i, j: sp.Symbol(f"x_{i + 1}{j + 1}", real=True)) \
         if symbolic_input else sp.zeros(H, H)
     filt = sp.Matrix(k, k, lambda p, q: sp.Symbol(f"F_{p + 1}{q + 1}", real=True))

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadType, BadValue
 from ..helpers import choose_device
 from ..walls import visible_positions
 
@@ -37,12 +38,12 @@ __all__ = ["patch_norms", "theorem3_bound",
 
 def _image(image: torch.Tensor) -> torch.Tensor:
     if not torch.is_tensor(image):
-        raise TypeError(f"image must be a torch.Tensor [H, W], got {type(image).__name__}.")
+        raise BadType(f"image must be a torch.Tensor [H, W], got {type(image).__name__}.")
     while image.dim() > 2 and image.shape[0] == 1:
         image = image[0]
     if image.dim() != 2:
-        raise ValueError(f"Theorem 3 is about one grayscale image [H, W] (or [1, H, W], "
-                         f"[1, 1, H, W]); got shape {tuple(image.shape)}.")
+        raise BadValue(f"Theorem 3 is about one grayscale image [H, W] (or [1, H, W], "
+                       f"[1, 1, H, W]); got shape {tuple(image.shape)}.")
     validate.finite(image[None], "image")
     return image.double()
 
@@ -52,8 +53,8 @@ def _sizes(image: torch.Tensor, k: int, k_pool: int) -> tuple[int, int, int, int
     H, W = image.shape
     h, w = H - k + 1, W - k + 1
     if h < k_pool or h % k_pool or w % k_pool:
-        raise ValueError(f"k'={k_pool} must divide the conv map {h}x{w} (= {H}x{W} minus "
-                         f"k-1 = {k - 1}); pick another k or k'.")
+        raise BadValue(f"k'={k_pool} must divide the conv map {h}x{w} (= {H}x{W} minus "
+                       f"k-1 = {k - 1}); pick another k or k'.")
     return h, w, h // k_pool, w // k_pool
 
 
@@ -83,7 +84,7 @@ def theorem3_bound(image: torch.Tensor, V: int, k: int, k_pool: int, tau: float,
     elif inequality == "cantelli":
         tail = V / (V + 20)
     else:
-        raise ValueError(f"inequality must be 'chebyshev' or 'cantelli', got {inequality!r}.")
+        raise BadValue(f"inequality must be 'chebyshev' or 'cantelli', got {inequality!r}.")
     return (math.sqrt(V) * tail * math.sqrt(hp * wp / (16 * math.pi)) * tau**2 / (h * w)
             * patch_norms(x, k))
 
@@ -154,7 +155,7 @@ def bound_factors(V: int) -> dict[str, float]:
     ``jensen`` (E sqrt(S) / sqrt(E S) <= 1: why even sqrt(E Y) would be optimistic).
     """
     if V <= 20:
-        raise ValueError(f"The bound is <= 0 for V = {V} <= 20: there is no ratio to split.")
+        raise BadValue(f"The bound is <= 0 for V = {V} <= 20: there is no ratio to split.")
     p, c = _binomial_half(V), _sqrt_chi2_means(V)
     K = torch.arange(V + 1, dtype=torch.float64)
     s = torch.tensor(V / 4, dtype=torch.float64)
@@ -241,7 +242,7 @@ def monte_carlo_gradcam(image: torch.Tensor, V: int = 64, k: int = 5, k_pool: in
     if chunk is not None:
         validate.positive_int(chunk, "chunk")
     if not 0 < level < 1:
-        raise ValueError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}.")
+        raise BadValue(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}.")
     if chunk is None:   # ~120 MB of float32 activations per batch
         per_draw = V * h * w * 3 + (hidden[0] if hidden else 1) * V * hp * wp
         chunk = max(1, min(n_draws, 30_000_000 // per_draw))

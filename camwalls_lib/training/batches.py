@@ -10,6 +10,7 @@ from typing import Callable
 import torch
 
 from .. import validate
+from ..errors import BadType, BadValue
 from .checkpoint import rng_state, set_rng_state
 
 __all__ = ["TensorLoader", "shards", "to_device", "amp_dtype", "autocast", "loader_length",
@@ -39,7 +40,7 @@ class TensorLoader:
                  shuffle: bool = False, drop_last: bool = False,
                  transform: Callable | None = None, world=None, even: bool = True):
         if len(x) != len(y):
-            raise ValueError(f"x and y differ in length: {len(x)} images, {len(y)} labels.")
+            raise BadValue(f"x and y differ in length: {len(x)} images, {len(y)} labels.")
         batch_size = validate.positive_int(batch_size, "batch_size")
         self.size = 1 if world is None else world.size
         self.rank = 0 if world is None else world.rank
@@ -99,7 +100,7 @@ def amp_dtype(amp, device: torch.device) -> torch.dtype | None:
     if amp in ("fp16", torch.float16):
         return torch.float16
     if amp not in (True, "auto"):
-        raise ValueError(f"amp must be 'auto', True, False, 'bf16' or 'fp16', got {amp!r}.")
+        raise BadValue(f"amp must be 'auto', True, False, 'bf16' or 'fp16', got {amp!r}.")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
@@ -115,12 +116,12 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 def to_device(batch, device, channels_last):
     if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
-        raise TypeError("fit/evaluate expect a loader of (images, labels) batches, got "
-                        f"{type(batch).__name__}; wrap your dataset so it yields (x, y).")
+        raise BadType("fit/evaluate expect a loader of (images, labels) batches, got "
+                      f"{type(batch).__name__}; wrap your dataset so it yields (x, y).")
     if not (torch.is_tensor(batch[0]) and batch[0].is_floating_point()):
         kind = batch[0].dtype if torch.is_tensor(batch[0]) else type(batch[0]).__name__
-        raise TypeError(f"The loader's images must be a float tensor (values in [0, 1]), got "
-                        f"{kind}; convert them with x.float() / 255 (Digits.tensors() does).")
+        raise BadType(f"The loader's images must be a float tensor (values in [0, 1]), got "
+                      f"{kind}; convert them with x.float() / 255 (Digits.tensors() does).")
     x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..errors import BadValue
 from ..walls import require_walled_state
 
 __all__ = ["History", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state",
@@ -145,9 +146,9 @@ def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, scal
     fix = "delete it and train again (fit(..., checkpoint=...))"
     ckpt = validate.load_tensors(path, "checkpoint", fix, map_location)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ValueError(f"{path} is not a camwalls checkpoint (no 'model' entry); a bare "
-                         "state_dict loads with model.load_state_dict(torch.load(path, "
-                         "weights_only=True)).")
+        raise BadValue(f"{path} is not a camwalls checkpoint (no 'model' entry); a bare "
+                       "state_dict loads with model.load_state_dict(torch.load(path, "
+                       "weights_only=True)).")
     if "model_sha256" in ckpt:                   # (checkpoints from before checksums: none)
         validate.unsealed(ckpt, path, "checkpoint", fix)
     require_walled_state(ckpt["model"], model, path)

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..errors import BadType, BadValue
 from .wall import Wall
 
 __all__ = ["dead_zone", "dead_cells", "dead_rows", "receptive_field"]
@@ -45,7 +46,7 @@ def _connectivity_surrogate(features: nn.Module) -> nn.Module:
         elif isinstance(module, _PASS_THROUGH):
             _replace(surrogate, name, nn.Identity())
         elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv3d, nn.ConvTranspose2d)):
-            raise TypeError(
+            raise BadType(
                 f"dead_zone cannot trace receptive fields through {type(module).__name__} "
                 f"('{name}') inside the feature extractor: it only knows Conv2d, pooling, "
                 "activations and normalisation layers."
@@ -55,7 +56,7 @@ def _connectivity_surrogate(features: nn.Module) -> nn.Module:
 
 def _replace(root: nn.Module, dotted: str, new: nn.Module) -> None:
     if not dotted:
-        raise TypeError("dead_zone needs a feature extractor made of layers, not a bare layer.")
+        raise BadType("dead_zone needs a feature extractor made of layers, not a bare layer.")
     parent_name, _, child = dotted.rpartition(".")
     setattr(root.get_submodule(parent_name) if parent_name else root, child, new)
 
@@ -84,28 +85,28 @@ def dead_zone(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     :func:`_connectivity_surrogate`); a pixel is dead iff no visible feature depends on it.
     """
     if not (hasattr(model, "features") and hasattr(model, "wall")):
-        raise TypeError(
+        raise BadType(
             "dead_zone needs a walled model with a `.features` module (image -> last feature "
             "map) and a `.wall` (camwalls_lib.walls.Wall); see camwalls_lib.networks.models."
         )
     if not isinstance(input_shape, (tuple, list, torch.Size)):
-        raise TypeError(f"input_shape must be a tuple (C, H, W) or (H, W), got "
-                        f"{type(input_shape).__name__}.")
+        raise BadType(f"input_shape must be a tuple (C, H, W) or (H, W), got "
+                      f"{type(input_shape).__name__}.")
     if len(input_shape) == 2:
         input_shape = (1, *input_shape)
     if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W) or (H, W), got {tuple(input_shape)}.")
+        raise BadValue(f"input_shape must be (C, H, W) or (H, W), got {tuple(input_shape)}.")
     input_shape = tuple(validate.positive_int(s, "input_shape (C, H, W)") for s in input_shape)
     if model.wall is None:
         return torch.zeros(input_shape[1:], dtype=torch.bool)
     if not isinstance(model.wall, Wall):
-        raise TypeError(f"model.wall must be a camwalls_lib.walls.Wall or None, got "
-                        f"{type(model.wall).__name__}.")
+        raise BadType(f"model.wall must be a camwalls_lib.walls.Wall or None, got "
+                      f"{type(model.wall).__name__}.")
     surrogate = _connectivity_surrogate(model.features)
     x = torch.full((1, *input_shape), 1e-3, dtype=torch.float64, requires_grad=True)
     fmap = surrogate(x)
     if fmap.dim() != 4:
-        raise ValueError(f"model.features must return a [N, V, h, w] map, got {tuple(fmap.shape)}.")
+        raise BadValue(f"model.features must return a [N, V, h, w] map, got {tuple(fmap.shape)}.")
     visible = ~model.wall.mask(*fmap.shape[-2:])
     (fmap * visible.to(fmap.dtype)).sum().backward()
     return x.grad[0].abs().sum(0) == 0
@@ -123,7 +124,7 @@ def dead_cells(model: nn.Module, layer: nn.Module, input_shape: tuple[int, ...])
     children = list(model.features)
     index = next((i for i, m in enumerate(children) if m is layer), None)
     if index is None:
-        raise ValueError("layer must be a direct child of model.features (e.g. model.cam_layer).")
+        raise BadValue("layer must be a direct child of model.features (e.g. model.cam_layer).")
     if len(input_shape) == 2:
         input_shape = (1, *input_shape)
     with torch.no_grad():
@@ -142,6 +143,7 @@ def receptive_field(features: nn.Module) -> int:
     map: 851. Unlike :func:`dead_zone` it ignores borders and padding: it says how far a
     position can reach, not which pixels of a given image it does reach.
     """
+    features = validate.module(features, "features")
     r, jump = 1, 1
     for m in features.modules():
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
@@ -158,6 +160,10 @@ def _first(v) -> int:
 def dead_rows(zone: torch.Tensor) -> tuple[int, int] | None:
     """First and last fully dead row (inclusive, 0-based) of a dead-zone mask ``[H, W]``, or
     None if no row is entirely dead. Handy for reporting: the paper's 1-based ``171:224`` is ``(170, 223)``."""
+    zone = validate.tensor(zone, "zone", "bool [H, W]")
+    if zone.dtype != torch.bool or zone.dim() != 2:
+        raise BadValue(f"zone must be a bool dead-zone mask [H, W], got {zone.dtype} "
+                       f"{tuple(zone.shape)}.")
     rows = torch.nonzero(zone.all(dim=1)).flatten()
     if len(rows) == 0:
         return None

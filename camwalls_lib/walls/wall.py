@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
+from ..errors import BadType, BadValue
 
 __all__ = ["Wall", "FeatureWall", "WalledLinear", "attention_mask", "wall_is_exact",
            "walled_weights", "effective_weight", "require_walled_state", "paper_wall",
@@ -49,8 +50,8 @@ class Wall:
             if not (isinstance(span, tuple) and len(span) == 2 and all(
                     b is None or (isinstance(b, numbers.Integral) and not isinstance(b, bool))
                     for b in span)):
-                raise TypeError(f"Wall {what} must be a (start, stop) pair of ints or None "
-                                f"(Python slice bounds), got {span!r}.")
+                raise BadType(f"Wall {what} must be a (start, stop) pair of ints or None "
+                              f"(Python slice bounds), got {span!r}.")
 
     @classmethod
     def bottom(cls, n_rows: int) -> "Wall":
@@ -94,7 +95,7 @@ def _resolve(span, size, what, shape):
     start = 0 if start is None else (start + size if start < 0 else start)
     stop = size if stop is None else (stop + size if stop < 0 else stop)
     if not (0 <= start < stop <= size):
-        raise ValueError(
+        raise BadValue(
             f"The wall's {what} {span} lie outside the {shape[0]}x{shape[1]} feature map: "
             f"choose 0 <= start < stop <= {size} (negative values count from the end)."
         )
@@ -109,8 +110,9 @@ def paper_wall(side: int) -> Wall:
 
 def theorem3_wall(h_prime: int) -> Wall:
     """Theorem 3's wall ``W_{:, -h'/2:, :} = 0``: the lower half of the pooled map."""
+    h_prime = validate.positive_int(h_prime, "h_prime")
     if h_prime % 2:
-        raise ValueError(f"Theorem 3 assumes h' even, got h' = {h_prime}.")
+        raise BadValue(f"Theorem 3 assumes h' even, got h' = {h_prime}.")
     return Wall.bottom(h_prime // 2)
 
 
@@ -122,14 +124,16 @@ def visible_positions(wall, hp: int, wp: int) -> torch.Tensor:
     if wall is None:
         return torch.ones(hp, wp, dtype=torch.bool)
     if not isinstance(wall, Wall):
-        raise TypeError(f"wall must be a Wall, None (no wall) or 'half' (Theorem 3's), "
-                        f"got {wall!r}.")
+        raise BadType(f"wall must be a Wall, None (no wall) or 'half' (Theorem 3's), "
+                      f"got {wall!r}.")
     return wall.visible(hp, wp)
 
 
 def walled_positions(h: int, w: int, k_pool: int, wall="half") -> torch.Tensor:
     """Bool ``[h, w]``: positions of ``B`` whose pooling window is behind the wall, i.e. whose
     value cannot reach the output (the dead zone at feature resolution)."""
+    h, w = validate.positive_int(h, "h"), validate.positive_int(w, "w")
+    k_pool = validate.positive_int(k_pool, "k_pool")
     visible = visible_positions(wall, h // k_pool, w // k_pool)
     return ~visible.repeat_interleave(k_pool, 0).repeat_interleave(k_pool, 1)
 
@@ -231,6 +235,10 @@ def attention_mask(wall: Wall | None, h: int, w: int, extra_tokens: int = 1) -> 
     wall is then a mask on attention, as :class:`WalledLinear`'s is a mask on weights.
     ``wall=None`` allows everything.
     """
+    h, w = validate.positive_int(h, "h"), validate.positive_int(w, "w")
+    extra_tokens = validate.positive_int(extra_tokens, "extra_tokens", minimum=0)
+    if wall is not None and not isinstance(wall, Wall):
+        raise validate.BadType(f"wall must be a Wall or None, got {wall!r}.")
     walled = torch.zeros(extra_tokens + h * w, dtype=torch.bool)
     if wall is not None:
         walled[extra_tokens:] = wall.mask(h, w).reshape(-1)
@@ -239,9 +247,9 @@ def attention_mask(wall: Wall | None, h: int, w: int, extra_tokens: int = 1) -> 
 
 def wall_is_exact(model: nn.Module) -> bool:
     """True iff every :class:`WalledLinear` in ``model`` holds exactly 0 behind its wall."""
-    layers = [m for m in model.modules() if isinstance(m, WalledLinear)]
+    layers = [m for m in validate.module(model).modules() if isinstance(m, WalledLinear)]
     if not layers:
-        raise ValueError("This model has no WalledLinear layer, so it has no wall to check.")
+        raise BadValue("This model has no WalledLinear layer, so it has no wall to check.")
     return all(bool((walled_weights(m) == 0).all()) for m in layers)
 
 
@@ -255,7 +263,7 @@ def require_walled_state(state: dict, model: nn.Module, path) -> None:
             continue
         behind = walled_weights(layer, weight)
         if behind.count_nonzero():
-            raise ValueError(
+            raise BadValue(
                 f"{path}: {int(behind.count_nonzero())} weights of {name} behind its wall "
                 f"({layer.wall}) are not 0, so the checkpoint was saved from a model without "
                 "this wall; loading it would silently zero them and make another network. "

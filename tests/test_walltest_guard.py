@@ -1,0 +1,116 @@
+"""A wall test no explainer can fool (issue 21): tolerances, explainers that edit what they
+are given, blank and huge maps, a zone that is not the model's."""
+
+import pytest
+import torch
+
+from camwalls_lib import errors
+from camwalls_lib.metrics.walltest import (agreement, as_maps, assert_wall_holds,
+                                           camwalls_explainer, scoreboard, wall_test)
+from camwalls_lib.networks.models import ToyCNN
+from camwalls_lib.walls import Wall, dead_zone
+
+torch.manual_seed(0)
+MODEL = ToyCNN(image_size=16, V=6, k=3, k_pool=2, wall=Wall.bottom(3), bias=True,
+               num_classes=4).eval()
+X = torch.rand(3, 1, 16, 16)
+ZONE = dead_zone(MODEL, (1, 16, 16))
+GRADCAM, HIRES = camwalls_explainer("gradcam"), camwalls_explainer("hirescam")
+
+
+@pytest.mark.parametrize("tolerance", [1, 50, -0.1, float("nan"), float("inf")])
+def test_a_tolerance_outside_0_1_is_refused(tolerance):
+    for test in (wall_test, assert_wall_holds):
+        with pytest.raises(ValueError, match="tolerance"):
+            test(GRADCAM, MODEL, X, tolerance=tolerance)
+    with pytest.raises(ValueError, match="tolerance"):
+        scoreboard({"g": GRADCAM}, MODEL, X, tolerance=tolerance)
+
+
+@pytest.mark.parametrize("tolerance", ["0.1", None, True])
+def test_a_tolerance_that_is_not_a_number_is_refused(tolerance):
+    with pytest.raises(TypeError, match="tolerance"):
+        wall_test(GRADCAM, MODEL, X, tolerance=tolerance)
+
+
+def _edits_inputs(model, x, target):
+    x.zero_()
+    target.fill_(0)
+    return HIRES(model, torch.rand_like(x), target)
+
+
+def test_an_explainer_editing_its_inputs_changes_nobody_elses():
+    x, seen = X.clone(), []
+
+    def spy(model, x_, target):
+        seen.append((x_.clone(), target.clone()))
+        return HIRES(model, x_, target)
+    target = torch.tensor([1, 2, 3])
+    scoreboard({"vandal": _edits_inputs, "spy": spy}, MODEL, x, target)
+    assert torch.equal(x, X)                                    # the caller's images
+    assert torch.equal(seen[0][0], X) and seen[0][1].tolist() == [1, 2, 3]
+    assert target.tolist() == [1, 2, 3]
+
+
+def _edits_weights(model, x, target):
+    with torch.no_grad():
+        model.classifier[-1].weight.mul_(2)
+    return HIRES(model, x, target)
+
+
+def _trains(model, x, target):
+    model.train()
+    return HIRES(model, x, target)
+
+
+@pytest.mark.parametrize("explainer", [_edits_weights, _trains])
+def test_an_explainer_changing_the_model_is_named(explainer):
+    for skip in (False, True):
+        model = ToyCNN(image_size=16, V=6, k=3, k_pool=2, wall=Wall.bottom(3), bias=True,
+                       num_classes=4).eval()
+        with pytest.raises(errors.ExplainerMisbehaved, match="culprit"):
+            scoreboard({"honest": HIRES, "culprit": explainer}, model, X, skip_errors=skip)
+
+
+def test_agreement_of_identical_blank_maps_is_perfect():
+    blank = lambda model, x, target: torch.zeros(len(x), 16, 16)  # noqa: E731
+    a, b = (wall_test(blank, MODEL, X, zone=ZONE) for _ in range(2))
+    d = agreement(a, b)
+    assert d["r"] == 1.0 and d["max_diff"] == 0.0
+    same = wall_test(HIRES, MODEL, X)
+    assert agreement(same, same)["r"] == pytest.approx(1.0)
+
+
+def test_agreement_of_reports_on_other_images_is_refused():
+    a = wall_test(HIRES, MODEL, X)
+    b = wall_test(HIRES, MODEL, X[:2])
+    with pytest.raises(ValueError, match="same images"):
+        agreement(a, b)
+
+
+def test_blank_maps_are_not_called_a_leak():
+    blank = lambda model, x, target: torch.zeros(len(x), 4, 4)  # noqa: E731
+    with pytest.raises(AssertionError) as failure:
+        assert_wall_holds(blank, MODEL, X)
+    assert "blank" in str(failure.value) and "sees through" not in str(failure.value)
+
+
+def test_huge_but_finite_float64_maps_are_measured():
+    maps = HIRES(MODEL, X, None).double() * 1e39 + 1e-300
+    report = wall_test(lambda m, x, t: maps, MODEL, X)
+    assert torch.isfinite(report.mu).all() and report.verdict in ("exactly zero", "below tolerance")
+    assert as_maps(maps, X).dtype == torch.float64
+
+
+def test_a_zone_the_model_can_see_is_refused():
+    with pytest.raises(ValueError, match="transposed"):
+        wall_test(HIRES, MODEL, X, zone=ZONE.T.contiguous())
+
+
+@pytest.mark.parametrize("x, match", [
+    (X.double(), "float64"), ((X * 255).to(torch.uint8), "uint8"),
+    (X.permute(0, 2, 3, 1), "channels"), (torch.rand(3, 1, 20, 20), "size"),
+    (X.numpy(), "torch.from_numpy")])
+def test_images_the_model_cannot_take_are_named(x, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        wall_test(HIRES, MODEL, x)
