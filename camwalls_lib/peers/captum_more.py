@@ -7,7 +7,9 @@ over channels, as in :mod:`.captum_attr`. Perturbation methods work on the super
 ``FeatureAblation``, ``ShapleyValueSampling``; ``Occlusion`` slides a window of one block
 with a stride of half a block. Layer attributions (``Layer*``) explain ``model.cam_layer``,
 summed over channels, ReLU'd (their positive evidence), upsampled bilinearly by the wall test.
-Sampling methods are seeded (torch's global generator, restored afterwards).
+Sampling methods are seeded (torch's global generator, restored afterwards). ``LRP`` is
+Captum's, called as its documentation does: it has no rule for ``Flatten``, pooling or
+normalisation layers, and raises on networks that hold them (the scoreboard says so).
 """
 
 from __future__ import annotations
@@ -71,30 +73,10 @@ def _attribute(attr, name, model, x, target, layer, samples):
         backgrounds = torch.cat([baseline[:1], x.mean(0, keepdim=True)])
         a = getattr(attr, name)(model).attribute(x.requires_grad_(True), backgrounds,
                                                  target=target)
-    elif name == "LRP":
-        a = _lrp(attr, model, x, target)
     else:
         a = getattr(attr, name)(model).attribute(x.requires_grad_(True), target=target)
     return a.detach().abs().sum(1)
 
-
-def _lrp(attr, model, x, target):
-    """Captum's LRP (epsilon rule on its supported layers); a leaf it has no rule for
-    (Flatten, pooling, the wall, normalisation) passes relevance on unchanged
-    (``IdentityRule``, Captum's documented way), set for this call only."""
-    rules = require("captum.attr._utils.lrp_rules", "captum")
-    from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LINEAR_LAYERS
-    known = tuple(SUPPORTED_LAYERS_WITH_RULES) + tuple(SUPPORTED_NON_LINEAR_LAYERS)
-    added = [m for m in model.modules() if not list(m.children()) and not isinstance(m, known)
-             and not hasattr(m, "rule")]
-    for m in added:
-        m.rule = rules.IdentityRule()
-    try:
-        return attr.LRP(model).attribute(x.requires_grad_(True), target=target)
-    finally:
-        for m in added:
-            if hasattr(m, "rule"):      # Captum removes the rules it used itself
-                del m.rule
 
 
 def _superpixel(attr, name, model, x, target, baseline, samples):

@@ -8,6 +8,8 @@ Subcommands:
   or below ``--tolerance``), 1 when one leaks, is blank or fails, 2 for bad arguments.
 - ``networks`` -- the standard networks with their dead zones and baselines.
 - ``board --out FOLDER`` -- recompute the shipped scoreboard (:mod:`.board`).
+- ``rigor --out FOLDER`` -- recompute the residual networks' seeds / initialisation / wall
+  heights table (:mod:`.rigor`).
 - ``inputs --out PATH`` -- re-create the standard inputs from the offline test sets.
 """
 
@@ -53,11 +55,15 @@ def _emit(text: str, path: str) -> None:
         validate.atomic_write_text(path, text)
 
 
-def _positive_int(value: str) -> int:
+def _images(value: str) -> int:
     try:
-        return validate.positive_int(int(value), "--n")
+        n = validate.positive_int(int(value), "--n")
     except (ValueError, TypeError) as err:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from err
+    if n > standard.N_IMAGES:
+        raise argparse.ArgumentTypeError(f"the standard set has {standard.N_IMAGES} images "
+                                         f"per network, got {n}")
+    return n
 
 
 def _tolerance(value: str) -> float:
@@ -89,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
                                 "[N, h, w] or a dict {name: explainer}")
     r.add_argument("--networks", type=_networks, default=list(standard.NETWORKS),
                    help=f"comma-separated subset of {','.join(standard.NETWORKS)}")
-    r.add_argument("--n", type=_positive_int, default=standard.N_IMAGES,
+    r.add_argument("--n", type=_images, default=standard.N_IMAGES,
                    help=f"images per network (at most {standard.N_IMAGES})")
     r.add_argument("--tolerance", type=_tolerance, default=0.0,
                    help="largest mu still passing (default 0: exactly zero required)")
@@ -100,7 +106,10 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("board", help="recompute the scoreboard into a folder")
     b.add_argument("--out", required=True, help="existing folder for scoreboard.csv/.json")
     b.add_argument("--networks", type=_networks, default=list(standard.NETWORKS))
-    b.add_argument("--n", type=_positive_int, default=standard.N_IMAGES)
+    b.add_argument("--n", type=_images, default=standard.N_IMAGES)
+    g = sub.add_parser("rigor", help="recompute the seeds / initialisation / wall-height table")
+    g.add_argument("--out", required=True, help="existing folder for rigor.csv/.json")
+    g.add_argument("--n", type=_images, default=standard.N_IMAGES)
     i = sub.add_parser("inputs", help="re-create the standard inputs")
     i.add_argument("--out", required=True, help="path of the .npz to write")
     return p
@@ -124,8 +133,11 @@ def main(argv=None) -> int:
         from .board import compute_board
         print(compute_board(a.out, a.networks, a.n))
         return 0
-    if a.n > standard.N_IMAGES:
-        p.error(f"--n: the standard set has {standard.N_IMAGES} images per network")
+    if a.command == "rigor":
+        validate.explicit_dir(a.out, "the output folder", "create it first")
+        from .rigor import write_rigor
+        print(write_rigor(a.out, a.n))
+        return 0
     try:
         explainers = load_spec(a.spec)
     except (ValueError, ImportError, AttributeError, TypeError) as err:
