@@ -18,6 +18,7 @@ Libraries (:data:`LIBRARIES`): ``camwalls`` (:mod:`camwalls_lib.cams`), ``grad-c
 from __future__ import annotations
 
 import contextlib
+import html
 import importlib.metadata
 import io
 import json
@@ -31,10 +32,13 @@ import torch
 from .. import cams, validate
 from ..metrics import walltest as core
 from . import standard
+from ..peers.superpixels import straddling
+from ..walls import dead_rows
+from .predictions import predicted_pass
 from .run import run
 
 __all__ = ["LIBRARIES", "VERSION", "BOARD", "explainers_of", "compute_network", "merge",
-           "compute_board", "load_board"]
+           "compute_board", "load_board", "to_html"]
 
 VERSION = 1
 """Bumped whenever the networks, inputs, methods or their settings change."""
@@ -105,8 +109,16 @@ def merge(folder) -> Path:
     rows, meta = [], {}
     for part in parts:
         blob = json.loads(part.read_text())
+        case = standard.load(blob["network"], 1)
         rows += blob["rows"]
-        meta[blob["network"]] = {"n_images": blob["n_images"], "versions": blob["versions"]}
+        meta[blob["network"]] = {"n_images": blob["n_images"], "versions": blob["versions"],
+                                 "dead_rows": dead_rows(case.zone),
+                                 "baseline_mu": case.baseline_mu,
+                                 "straddling": straddling(case.zone)}
+    straddles = {k: v["straddling"] for k, v in meta.items()}
+    for r in rows:
+        r["predicted"] = "passes" if predicted_pass(r["library"], r["method"], r["network"],
+                                                    straddles[r["network"]]) else "leaks"
     board = {"version": VERSION, "networks": meta, "rows": rows,
              "command": "python -m camwalls_lib.walltest board --out FOLDER"}
     validate.atomic_write_text(folder / "scoreboard.csv", to_csv(rows))
@@ -141,3 +153,49 @@ def load_board(path=None) -> dict:
         raise validate.CorruptFile(f"The scoreboard {path} is not a version-{VERSION} "
                                    f"scoreboard; {fix}.")
     return board
+
+
+_SORT_JS = """<script>
+function cwSort(th) {
+  const table = th.closest("table"), body = table.tBodies[0];
+  const i = Array.from(th.parentNode.children).indexOf(th), up = th.dataset.up !== "1";
+  th.dataset.up = up ? "1" : "0";
+  Array.from(body.rows).sort((a, b) => {
+    const x = a.cells[i].dataset.v, y = b.cells[i].dataset.v;
+    const c = isNaN(x) || isNaN(y) || x === "" || y === "" ? x.localeCompare(y) : x - y;
+    return up ? c : -c;
+  }).forEach(r => body.appendChild(r));
+}
+</script>"""
+
+
+def _interval(r, key):
+    if r.get(f"{key}_mean") is None:
+        return "", ""
+    mean, lo, hi = r[f"{key}_mean"], r[f"{key}_lo"], r[f"{key}_hi"]
+    if r["verdict"] == "exactly zero":
+        return "0 (exact)", "0"
+    return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]", f"{mean:.6g}"
+
+
+def to_html(rows: list[dict]) -> str:
+    """A static HTML table of scoreboard rows, sortable by clicking a header (a few lines of
+    JavaScript, no library, works offline). mu and mass share with their 95 % intervals,
+    each beside the constant map's."""
+    heads = ["network", "library", "method", "verdict", "mu [95 % interval]", "constant map mu",
+             "mass share [95 % interval]", "constant map mass", "predicted"]
+    out = ['<table class="cw-board"><thead><tr>'
+           + "".join(f'<th onclick="cwSort(this)" style="cursor:pointer">{h} &#x2195;</th>'
+                     for h in heads) + "</tr></thead><tbody>"]
+    for r in rows:
+        mu_text, mu_v = _interval(r, "mu")
+        mass_text, mass_v = _interval(r, "mass")
+        verdict = r["verdict"] if r["verdict"] != "n/a" else "cannot run"
+        cells = [(r["network"], r["network"]), (r["library"], r["library"]),
+                 (r["method"], r["method"]), (verdict, verdict), (mu_text, mu_v),
+                 (f"{r['baseline_mu']:.3f}", f"{r['baseline_mu']:.6g}"), (mass_text, mass_v),
+                 (f"{r['baseline_mass']:.3f}", f"{r['baseline_mass']:.6g}"),
+                 (r.get("predicted", ""), r.get("predicted", ""))]
+        out.append("<tr>" + "".join(f'<td data-v="{html.escape(str(v))}">{html.escape(t)}</td>'
+                                    for t, v in cells) + "</tr>")
+    return "\n".join(out) + "</tbody></table>" + _SORT_JS

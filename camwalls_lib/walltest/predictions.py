@@ -20,7 +20,8 @@ Hence (written down before the scoreboard was computed):
 
 from __future__ import annotations
 
-__all__ = ["PIXEL", "NULL_PLAYER", "POSITION_WISE", "WALL_AT_LAYER", "predicted_pass"]
+__all__ = ["PIXEL", "NULL_PLAYER", "POSITION_WISE", "WALL_AT_LAYER", "predicted_pass",
+           "refuted"]
 
 PIXEL = {
     "captum": {"Saliency", "IntegratedGradients", "InputXGradient", "DeepLift", "GuidedGradCam",
@@ -52,3 +53,11 @@ def predicted_pass(library: str, method: str, network: str, straddling: int) -> 
     if method in POSITION_WISE.get(library, ()) or (library, method) == ("grad-cam", "FullGrad"):
         return network in WALL_AT_LAYER
     return False
+
+
+def refuted(rows: list[dict], straddles: dict[str, int]) -> list[dict]:
+    """The rows (that ran) whose verdict contradicts :func:`predicted_pass`; ``straddles``:
+    ``{network: straddling superpixels}``."""
+    return [r for r in rows if r["verdict"] not in ("n/a", "blank") and
+            predicted_pass(r["library"], r["method"], r["network"], straddles[r["network"]])
+            != (r["verdict"] == "exactly zero")]
