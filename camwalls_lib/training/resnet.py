@@ -72,7 +72,8 @@ def train(variant: str = "head", walled: bool = True, seed: int = 0, max_train: 
 def save(model: WalledResNet, record: dict, path) -> Path:
     """Write the weights with their checksum and record, atomically."""
     return validate.atomic_save({**validate.sealed(model.state_dict()),
-                                 "record": json.dumps(record)}, path)
+                                 "accuracy": record["accuracy"], "record": json.dumps(record)},
+                                path)
 
 
 def load(variant: str = "head", walled: bool = True, seed: int = 0,

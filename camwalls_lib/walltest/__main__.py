@@ -85,6 +85,16 @@ def _networks(value: str) -> list[str]:
     return names
 
 
+def _libraries(value: str) -> list[str]:
+    from .board import LIBRARIES
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in LIBRARIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown library {unknown or value!r}; choose from "
+                                         f"{','.join(LIBRARIES)}")
+    return names
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.walltest",
                                 description="The wall test as a benchmark: walled networks "
@@ -107,6 +117,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="existing folder for scoreboard.csv/.json")
     b.add_argument("--networks", type=_networks, default=list(standard.NETWORKS))
     b.add_argument("--n", type=_images, default=standard.N_IMAGES)
+    b.add_argument("--libraries", type=_libraries, help="comma-separated subset of "
+                   "camwalls,grad-cam,torchcam,captum,zennit,shap (one file per network and "
+                   "library: run several at once)")
     g = sub.add_parser("rigor", help="recompute the seeds / initialisation / wall-height table")
     g.add_argument("--out", required=True, help="existing folder for rigor.csv/.json")
     g.add_argument("--n", type=_images, default=standard.N_IMAGES)
@@ -131,7 +144,7 @@ def main(argv=None) -> int:
     if a.command == "board":
         validate.explicit_dir(a.out, "the output folder", "create it first")
         from .board import compute_board
-        print(compute_board(a.out, a.networks, a.n))
+        print(compute_board(a.out, a.networks, a.n, a.libraries))
         return 0
     if a.command == "rigor":
         validate.explicit_dir(a.out, "the output folder", "create it first")

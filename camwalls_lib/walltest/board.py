@@ -125,14 +125,18 @@ def merge(folder) -> Path:
     return validate.atomic_write_text(folder / "scoreboard.json", json.dumps(board, indent=0))
 
 
-def compute_board(folder, networks=standard.NETWORKS, n: int = standard.N_IMAGES) -> Path:
-    """Compute the networks not yet in ``folder`` (one file each), then :func:`merge`."""
+def compute_board(folder, networks=standard.NETWORKS, n: int = standard.N_IMAGES,
+                  libraries=None) -> Path:
+    """Compute the networks not yet in ``folder`` (one file each; with ``libraries``, one
+    file per network and library, so that several processes can share the work), then
+    :func:`merge`."""
     folder = validate.explicit_dir(folder, "the output folder", "create it first")
     for network in networks:
-        path = folder / f"rows-{network}.json"
+        suffix = "" if libraries is None else "-" + "-".join(libraries)
+        path = folder / f"rows-{network}{suffix}.json"
         if path.is_file():
             continue
-        rows = compute_network(network, n)
+        rows = compute_network(network, n, tuple(libraries or LIBRARIES))
         validate.atomic_write_text(path, json.dumps(
             {"network": network, "n_images": n, "versions": versions(), "rows": rows}))
     return merge(folder)
