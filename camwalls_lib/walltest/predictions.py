@@ -58,6 +58,6 @@ def predicted_pass(library: str, method: str, network: str, straddling: int) -> 
 def refuted(rows: list[dict], straddles: dict[str, int]) -> list[dict]:
     """The rows (that ran) whose verdict contradicts :func:`predicted_pass`; ``straddles``:
     ``{network: straddling superpixels}``."""
-    return [r for r in rows if r["verdict"] not in ("n/a", "blank") and
-            predicted_pass(r["library"], r["method"], r["network"], straddles[r["network"]])
-            != (r["verdict"] == "exactly zero")]
+    ran = [r for r in rows if r["verdict"] not in ("n/a", "blank")]
+    return [r for r in ran if (r["verdict"] == "exactly zero") != predicted_pass(
+        r["library"], r["method"], r["network"], straddles[r["network"]])]
