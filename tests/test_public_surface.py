@@ -457,6 +457,27 @@ _exclude("process-group plumbing, meaningful only inside a torchrun world: exerc
 _exclude("takes any model and refuses one without attention_layers and grid_shape with a "
          "library error (tests/test_vit.py); no numeric argument to generate",
          "cams.vit_explain.attention_layers")
+_exclude("the wall-test benchmark's loaders, recipes and tables (added with issue 24): their "
+         "bad inputs are tested by name in tests/test_walltest_benchmark.py, "
+         "tests/test_walltest_board.py and tests/test_resnet_walls.py; generated cases are "
+         "left for a later pass",
+         *(f"experiments.resnet_walls.{n}" for n in ("name_of", "train", "save", "load", "main")),
+         "networks.resnet.ResBlock", "networks.resnet.WalledResNet",
+         *(f"walltest.board.{n}" for n in ("explainers_of", "compute_network", "merge",
+                                           "compute_board", "load_board", "to_html")),
+         "walltest.examples.gradient_x_input", "walltest.examples.smoothed_gradient_x_input",
+         "walltest.predictions.predicted_pass", "walltest.predictions.refuted",
+         "walltest.rigor.conditions", "walltest.rigor.compute_rigor", "walltest.rigor.load_rigor",
+         "walltest.run.run", "walltest.run.assert_wall_holds", "walltest.run.load_spec",
+         "walltest.run.as_explainers", "walltest.standard.Case", "walltest.standard.load",
+         "walltest.standard.load_network", "walltest.standard.build_inputs",
+         "walltest.stats.bootstrap_ci", "walltest.stats.summarize")
+_exclude("optional peer adapters (zennit, shap, quantus, more captum): method names and counts "
+         "are checked in tests/test_peers_more.py; they need the optional package installed",
+         "peers.captum_more.explainers", "peers.shap_values.explainers",
+         "peers.zennit_lrp.explainers", "peers.quantus_metric.WallMass",
+         "peers.quantus_metric.cross_check", "peers.superpixels.grid",
+         "peers.superpixels.straddling")
 _exclude("an argparse type: every command line using it is covered by the generated "
          "command-line cases below (CLIS)", "validate.count_arg", "validate.positive_arg")
 

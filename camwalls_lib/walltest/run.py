@@ -1,0 +1,105 @@
+"""Run any explainer over the standard set: rows of numbers, and the assertion for a CI.
+
+An explainer is a callable ``(model, x [N, C, H, W], target [N]) -> maps [N, h, w]``
+(non-negative), as in :mod:`camwalls_lib.metrics.walltest`. :func:`run` tests one or many on
+every network of the standard set and returns one row per method and network
+(:data:`camwalls_lib.walltest.stats.COLUMNS`); :func:`assert_wall_holds` raises an
+``AssertionError`` naming every network where a map puts anything behind the wall.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from ..metrics import walltest as core
+from . import standard
+from .stats import summarize
+
+__all__ = ["run", "assert_wall_holds", "load_spec", "as_explainers"]
+
+
+def as_explainers(obj, name: str = "explainer") -> dict[str, Callable]:
+    """``{name: explainer}`` from one callable or a dict of them."""
+    if isinstance(obj, dict):
+        if not obj:
+            raise ValueError(f"{name} is an empty dict: give at least one explainer.")
+        bad = [k for k, v in obj.items() if not callable(v)]
+        if bad:
+            raise TypeError(f"{name}: the entries {bad} are not callables (model, x, target) "
+                            "-> maps.")
+        return dict(obj)
+    if not callable(obj):
+        raise TypeError(f"{name} is a {type(obj).__name__}, not a callable (model, x, target) "
+                        "-> maps nor a dict of them.")
+    return {getattr(obj, "__name__", type(obj).__name__): obj}
+
+
+def load_spec(spec: str) -> dict[str, Callable]:
+    """``"package.module:attribute"`` -> ``{name: explainer}`` (the attribute is an explainer
+    or a dict of explainers)."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or spec.startswith(":") or \
+            spec.endswith(":"):
+        raise ValueError(f"Expected MODULE:ATTRIBUTE (e.g. my_module:my_explainer), got "
+                         f"{spec!r}.")
+    module_name, attribute = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ImportError(f"Cannot import {module_name!r} ({err}); run from the folder that "
+                          "holds it or put it on PYTHONPATH.") from err
+    if not hasattr(module, attribute):
+        raise AttributeError(f"Module {module_name!r} has no attribute {attribute!r}.")
+    return as_explainers(getattr(module, attribute), spec)
+
+
+def _networks(networks) -> tuple[str, ...]:
+    networks = standard.NETWORKS if networks is None else tuple(networks)
+    unknown = [n for n in networks if n not in standard.NETWORKS]
+    if unknown or not networks:
+        raise ValueError(f"Unknown or no networks {unknown}; choose from "
+                         f"{', '.join(standard.NETWORKS)}.")
+    return networks
+
+
+def run(explainers, networks=None, n: int = standard.N_IMAGES, tolerance: float = 1e-6,
+        library: str = "", skip_errors: bool = True, cases: dict | None = None) -> list[dict]:
+    """One row per explainer and network. ``explainers``: a callable or ``{name: callable}``;
+    ``networks``: names of :data:`standard.NETWORKS` (default all); ``n``: images per network;
+    ``skip_errors``: an explainer that raises gets a row with ``verdict = "n/a"`` and its
+    ``error`` instead of stopping the run; ``cases``: already loaded ``{network: Case}``."""
+    explainers = as_explainers(explainers)
+    rows = []
+    for network in _networks(networks):
+        case = (cases or {}).get(network) or standard.load(network, n)
+        for name, explainer in explainers.items():
+            try:
+                report = core.wall_test(explainer, case.model, case.x, zone=case.zone,
+                                        tolerance=tolerance, name=name, library=library)
+            except Exception as err:  # noqa: BLE001 -- recorded in the row when asked to
+                if not skip_errors:
+                    raise
+                rows.append({"network": network, "method": name, "library": library,
+                             "verdict": "n/a", "baseline_mu": case.baseline_mu,
+                             "baseline_mass": case.baseline_mass,
+                             "error": f"{type(err).__name__}: {str(err)[:160]}"})
+                continue
+            rows.append(summarize(report, case.zone, network))
+    return rows
+
+
+def assert_wall_holds(explainer, networks=None, n: int = standard.N_IMAGES,
+                      tolerance: float = 0.0) -> list[dict]:
+    """The wall test over the standard set as an assertion for a test suite: raise
+    ``AssertionError`` if on any network a map leaks (mu above ``tolerance``; default 0,
+    exactly zero required), is all blank, or the explainer raises. Returns the rows."""
+    rows = run(explainer, networks, n, tolerance, skip_errors=True)
+    failed = [r for r in rows if r["verdict"] not in core.VERDICTS[:2]]
+    if failed:
+        lines = [f"  {r['network']}: {r['method']} -> {r['verdict']}"
+                 + (f" ({r['error']})" if "error" in r else
+                    "" if r["mu_mean"] is None else
+                    f" (mu {r['mu_mean']:.3g} [{r['mu_lo']:.3g}, {r['mu_hi']:.3g}], "
+                    f"constant map {r['baseline_mu']:.3g})") for r in failed]
+        raise AssertionError("The saliency maps see through the wall:\n" + "\n".join(lines))
+    return rows
