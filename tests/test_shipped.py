@@ -58,10 +58,24 @@ def test_every_shipped_model_loads_and_matches_its_checksum(path: Path):
     assert 0 < blob["accuracy"] <= 1
 
 
+def _cpu_vendor() -> str:
+    """``vendor_id`` of /proc/cpuinfo ("" where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("vendor_id")), "")
+
+
 @pytest.mark.slow
 def test_the_shipped_toy_model_is_what_training_gives_here(own_cache):
     """Retrain the walled toy CNN of chapter 6 from scratch: where the shipped file's name
     (its configuration hash) is the one this set-up computes, the weights are identical."""
+    if _cpu_vendor() != "AuthenticAMD":
+        pytest.skip("the shipped models were trained on an AMD EPYC CPU; another CPU's kernels "
+                    "give other bits (seen on an Intel Xeon with AVX-512), and the cache key "
+                    "does not yet name the CPU")
     trained = mnist.train_walled_mnist(progress=False)   # own cache empty: shipped or trained
     if not trained.cached or helpers.SHIPPED not in trained.path.parents:
         pytest.skip("no shipped model for this set-up (PyTorch version, threads or data differ)")
