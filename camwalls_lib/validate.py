@@ -40,7 +40,7 @@ from .errors import BadType, BadValue, CorruptFile
 __all__ = ["tensor", "finite", "images", "model_dtype", "positive_int", "positive_number",
            "module", "target", "boolean", "fraction", "choice", "names", "real_maps",
            "count_arg", "positive_arg", "explicit_dir",
-           "cache_folder", "atomic_save", "atomic_write_text", "atomic_write_bytes",
+           "cache_folder", "atomic_write", "atomic_save", "atomic_write_text", "atomic_write_bytes",
            "load_tensors", "checksum", "sealed", "unsealed", "CorruptFile"]
 
 
@@ -289,18 +289,24 @@ def cache_folder(path, what: str) -> Path:
     return p
 
 
-def atomic_save(obj, path) -> Path:
-    """``torch.save(obj)`` to a temporary file beside ``path``, then ``os.replace``: a reader
-    sees the old file or the new one, never half of one (Ctrl-C, a kill, a full disk)."""
+def atomic_write(path, write) -> Path:
+    """``write(tmp)`` a temporary file beside ``path``, then ``os.replace`` it onto ``path``: a
+    reader sees the old file or the new one, never half of one. The temporary file never stays."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def atomic_save(obj, path) -> Path:
+    """``torch.save(obj)`` to a temporary file beside ``path``, then ``os.replace``: a reader
+    sees the old file or the new one, never half of one (Ctrl-C, a kill, a full disk)."""
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -310,15 +316,7 @@ def atomic_write_text(path, text: str) -> Path:
 
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file beside it and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def load_tensors(path, what: str, fix: str, map_location="cpu"):

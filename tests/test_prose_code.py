@@ -71,22 +71,27 @@ def markdown_of(path: Path) -> str:
     return "\n".join(lines)
 
 
+def _code_nodes(path: Path):
+    """Every AST node of a notebook's code cells (shell and magic lines blanked); none for a
+    Markdown page."""
+    if path.suffix != ".ipynb":
+        return
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code":
+            source = "\n".join("" if l.lstrip().startswith(("%", "!")) else l
+                               for l in cell.source.splitlines())
+            yield from ast.walk(ast.parse(source))
+
+
 def variables_of(path: Path) -> set[str]:
     """Names a notebook's code binds as variables (``stacked = ...``, ``def f(explorer)``):
     in its prose, ``stacked.x`` is that variable, not the module of the same name."""
-    if path.suffix != ".ipynb":
-        return set()
     names = set()
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        source = "\n".join("" if l.lstrip().startswith(("%", "!")) else l
-                           for l in cell.source.splitlines())
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                names.add(node.id)
-            elif isinstance(node, ast.arg):
-                names.add(node.arg)
+    for node in _code_nodes(path):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
     return names
 
 
@@ -173,18 +178,11 @@ FILE_SUFFIXES = {"py", "json", "yml", "yaml", "csv", "txt", "pt", "md", "ipynb",
 def aliases_of(path: Path) -> dict[str, str]:
     """``{alias: module}`` for a notebook's ``from camwalls_lib.x import y as alias``: in its
     prose, ``alias.name`` is ``camwalls_lib.x.y.name``, as the reader sees it in the code."""
-    if path.suffix != ".ipynb":
-        return {}
     aliases = {}
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        source = "\n".join("" if l.lstrip().startswith(("%", "!")) else l
-                           for l in cell.source.splitlines())
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("camwalls_lib"):
-                aliases.update({a.asname: f"{node.module}.{a.name}" for a in node.names
-                                if a.asname and a.asname != a.name})
+    for node in _code_nodes(path):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("camwalls_lib"):
+            aliases.update({a.asname: f"{node.module}.{a.name}" for a in node.names
+                            if a.asname and a.asname != a.name})
     return aliases
 
 

@@ -414,7 +414,7 @@ _exclude("reads or writes files: bad paths and damaged files have explicit cases
          "networks.vgg.paper_to_library", "networks.vgg.library_to_paper",
          "training.checkpoint.save_checkpoint", "training.checkpoint.load_checkpoint",
          "training.checkpoint.set_rng_state", "validate.explicit_dir", "validate.cache_folder",
-         "validate.atomic_save", "validate.atomic_write_text", "validate.atomic_write_bytes",
+         "validate.atomic_write", "validate.atomic_save", "validate.atomic_write_text", "validate.atomic_write_bytes",
          "validate.load_tensors", "validate.sealed", "validate.unsealed", "validate.checksum",
          "data.mnist.load_idx", "data.mnist.find_idx", "data.mnist.read_idx",
          "data.stackmix.load_stack_folder", "data.stackmix.class_folders",

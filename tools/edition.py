@@ -47,6 +47,8 @@ from pathlib import Path
 
 import nbformat
 
+from camwalls_lib import validate
+
 __all__ = ["strip_solutions", "solution_code", "strip_notebook_file", "make_student_edition", "Removal",
            "count_directives", "SOLUTION_TAG"]
 
@@ -331,13 +333,7 @@ def _student_copy(src: Path):
 
 def _write_notebook(nb, dst: Path) -> None:
     """``nb`` to ``dst`` atomically (a temporary file beside it, then ``os.replace``)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        nbformat.write(nb, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    validate.atomic_write(dst, lambda tmp: nbformat.write(nb, tmp))
 
 
 def make_student_edition(src_dir, out_dir, echo=print) -> dict[str, list[Removal]]:
