@@ -355,7 +355,7 @@ _exclude("trains, downloads or reads data sets: minutes per call, bad inputs cov
          "experiments.fashion_vgg.train_one", "experiments.fashion_vgg.train_pair",
          "experiments.mnist_walls.train_walled_mnist", "experiments.mnist_walls.load_split", "experiments.imagenet_vgg.train",
          "experiments.imagenet_vgg.loaders", "experiments.imagenet_vgg.image_folder", "experiments.imagenet_vgg.make_synthetic_folder",
-         "training.loop.fit", "training.loop.evaluate", "experiments.vit_walls.train_walled_vit",
+         "training.loop.fit", "training.accuracy.evaluate", "experiments.vit_walls.train_walled_vit",
          "experiments.fashion_table1.compute_table1",
          "experiments.fashion_table1.same_class_stackmix", "experiments.fashion_table1.load_table1",
          "data.paper_assets.fetch_paper_assets", "data.paper_assets.paper_table1",

@@ -22,7 +22,7 @@ from .. import validate
 from ..helpers import SHIPPED
 from ..networks.resnet import VARIANTS, WalledResNet
 from ..training.batches import TensorLoader
-from ..training.loop import evaluate, fit
+from ..training import evaluate, fit
 from .mnist_walls import load_split
 
 __all__ = ["RECIPE", "SEEDS", "FOLDER", "name_of", "train", "save", "load", "main"]
