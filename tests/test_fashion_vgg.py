@@ -15,10 +15,9 @@ from PIL import Image
 
 from camwalls_lib import validate
 from camwalls_lib.data import fashion, paper_assets
-from camwalls_lib.experiments import fashion_table1
+from camwalls_lib.experiments import authors_table1, fashion_table1, fashion_vgg
 from camwalls_lib.networks import vgg
 from camwalls_lib.networks.models import masked_vgg16
-from camwalls_lib.experiments import fashion_vgg
 from camwalls_lib.training import TensorLoader, fit
 from camwalls_lib.walls import WalledLinear, dead_rows, dead_zone, wall_is_exact
 
@@ -177,7 +176,7 @@ def test_fetch_handles_the_drive_layout(tmp_path, monkeypatch, layout):
     again = paper_assets.fetch_paper_assets(tmp_path / "dest")   # present: no second download
     assert again == got and len(calls) == 1
     if layout == "zip":
-        tables = paper_assets.paper_table1(got, ["gradcam", "hirescam"], "cpu", progress=False)
+        tables = authors_table1.paper_table1(got, ["gradcam", "hirescam"], "cpu", progress=False)
         assert set(tables) == {"STACK-MIX", "STACK-GEN"}
         assert float(tables["STACK-MIX"].mu["hirescam"].max()) == 0.0
 

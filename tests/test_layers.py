@@ -9,9 +9,7 @@ import pytest
 LIB = Path(__file__).resolve().parent.parent / "camwalls_lib"
 
 FORBIDDEN = {
-    # data.paper_assets.paper_table1 (Table 1 on the authors' assets) still reaches metrics and
-    # networks: it belongs in experiments/, a move that needs chapter 11's code to follow.
-    "data": {"training", "experiments", "book", "cams"},
+    "data": {"training", "experiments", "book", "cams", "metrics", "networks"},
     "walls": {"training", "experiments", "book"},
     "networks": {"training", "experiments", "book", "metrics"},
     "cams": {"training", "experiments", "book", "networks"},

@@ -358,7 +358,7 @@ _exclude("trains, downloads or reads data sets: minutes per call, bad inputs cov
          "training.loop.fit", "training.accuracy.evaluate", "experiments.vit_walls.train_walled_vit",
          "experiments.fashion_table1.compute_table1",
          "experiments.fashion_table1.same_class_stackmix", "experiments.fashion_table1.load_table1",
-         "data.paper_assets.fetch_paper_assets", "data.paper_assets.paper_table1",
+         "data.paper_assets.fetch_paper_assets", "experiments.authors_table1.paper_table1",
          "data.fashion.load_fashion", "data.mnist.load_mnist", "data.stackmix.build_stackmix",
          "data.stackmix.offline_stackmix", "data.photos.offline_photos",
          "networks.efficientnet.load_efficientnet_lite0",

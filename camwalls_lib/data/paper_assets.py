@@ -24,7 +24,7 @@ from .. import validate
 from ..errors import BadType, BadValue, CorruptFile
 
 __all__ = ["DRIVE_FOLDER_ID", "PaperAssets", "find_paper_assets", "fetch_paper_assets",
-           "default_dest", "paper_table1"]
+           "default_dest"]
 
 DRIVE_FOLDER_ID = "19LbSZcABEv3E0KB4KzlYQebjo8qDxr1S"
 """The authors' public Google Drive folder (params_vgg16_masked.pt, params_vgg16_baseline.pt,
@@ -166,29 +166,3 @@ def fetch_paper_assets(dest=None, quiet: bool = False) -> PaperAssets:
             "a zip). The authors may have changed its layout: look inside and point "
             "CAMWALLS_PAPER_ASSETS to a folder arranged as expected.")
     return found
-
-
-def paper_table1(assets: PaperAssets, methods=None, device=None, progress: bool = True,
-                 batch_size: int = 32) -> dict:
-    """The paper's Table 1 on the authors' own network and images: ``{"STACK-MIX": LeakTable,
-    "STACK-GEN": LeakTable}`` (``mu`` per image, each map explaining the predicted class).
-    ``methods``: default every method of :func:`camwalls_lib.leak.leak_table`."""
-    import torch
-
-    from ..metrics.leak import leak_table
-    from ..networks.vgg import load_paper_vgg
-    from ..walls import dead_zone
-    from .stackmix import load_stack_folder, normalize_imagenet
-
-    if not assets.complete:
-        raise FileNotFoundError(f"Incomplete assets {assets}: run fetch_paper_assets() first.")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_paper_vgg(assets.masked).to(device).eval()
-    zone = dead_zone(model, (3, 224, 224))
-    tables = {}
-    for name, folder, kind in (("STACK-MIX", assets.stackmix, "stackmix"),
-                               ("STACK-GEN", assets.stackgen, "stackgen")):
-        x = normalize_imagenet(load_stack_folder(folder, kind).images).to(device)
-        tables[name] = leak_table(model, x, zone, methods, batch_size=batch_size,
-                                  progress=progress)
-    return tables
