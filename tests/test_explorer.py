@@ -126,6 +126,14 @@ def test_sweep_holds_every_frame_of_its_grid(sweep):
     assert starts == list(range(5)) and curve.shape == (5, 2)
     with pytest.raises(ValueError, match="height"):
         sw.mu_curve("init", 6, "gradcam")
+    starts, median, q1, q3 = sw.mu_band("init", 8, "gradcam")
+    assert starts == list(range(5)) and median.shape == q1.shape == q3.shape == (5,)
+    assert torch.allclose(median, curve.float().quantile(0.5, dim=1))
+    assert (0 <= q1).all() and (q1 <= median).all() and (median <= q3).all() and (q3 <= 1).all()
+    for bad, says in (({"mode": "random"}, "mode"), ({"method": "gradcam_typo"}, "method"),
+                      ({"height": 6}, "height")):
+        with pytest.raises(ValueError, match=says):
+            sw.mu_band(**{"mode": "init", "height": 8, "method": "gradcam", **bad})
 
 
 def test_sweep_refuses_bad_input(sweep):

@@ -435,7 +435,7 @@ _exclude("a metric or table of the book's figures whose inputs come from the lib
          "metrics.faithfulness.insertion_deletion", "metrics.faithfulness.confidence_change",
          "experiments.fashion_table1.same_logits",
          "experiments.fashion_table1.summary", "experiments.fashion_table1.uniform_mu",
-         "metrics.leak.signed_map", "metrics.leak.leak_birth", "metrics.walltest.agreement_markdown", "experiments.mnist_walls.randomize_dead_zone",
+         "metrics.leak.signed_map", "metrics.leak.leak_birth", "metrics.leak.upsampling_margin", "metrics.walltest.agreement_markdown", "experiments.mnist_walls.randomize_dead_zone",
          "experiments.mnist_walls.invariance_gap", "walls.deadzone.dead_cells",
          "walls.wall.walled_weights", "walls.wall.effective_weight",
          "walls.wall.require_walled_state", "validate.finite", "validate.model_dtype",

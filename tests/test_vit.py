@@ -168,6 +168,22 @@ def test_check_blind_explainers(capsys):
         exercises.check_blind_explainers(table, ["gradcam++"])
 
 
+def test_leak_table_explains_another_layer_with_the_cam_methods_only():
+    """layer= moves the CAM methods to other tokens; the attention maps ignore it (they read
+    every block), and the table still has all six explainers for check_blind_explainers."""
+    model, x = tiny(), torch.rand(4, 1, 28, 28)
+    zone = dead_zone(model, (1, 28, 28))
+    last = ve.leak_table(model, x, zone)
+    first = ve.leak_table(model, x, zone, layer=model.blocks[0].grid)
+    assert list(first.mu) == list(last.mu) == [ve.LABELS[m] for m in ve.EXPLAINERS]
+    for m in ("attention", "rollout", "chefer"):
+        assert torch.equal(first.mu[ve.LABELS[m]], last.mu[ve.LABELS[m]])
+    assert not torch.equal(first.mu["GradCAM"], last.mu["GradCAM"])
+    assert float(first.mu["HiResCAM"].max()) == 0.0
+    with pytest.raises(ValueError):
+        ve.leak_table(model, x, zone, methods=["gradcam"], layer="blocks.0")
+
+
 def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match="divide"):
         vit.WalledViT(image_size=28, patch=5)
@@ -233,4 +249,4 @@ def test_leak_table_takes_one_target_or_one_per_image():
     assert "| GradCAM |" in ve.leak_markdown({"patch": one})
     table = ve.leak_markdown({"patch": one}, baseline=0.535)
     assert "exactly 0 on every image, patch |" in table.splitlines()[0]
-    assert table.splitlines()[-1] == "| a constant map | 53.5 | no |"
+    assert table.splitlines()[-1] == "| a constant map | 53.5 | – |"     # not an explainer: no verdict

@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 
 from camwalls_lib import cams
-from camwalls_lib.metrics.leak import leak_birth, signed_map
+from camwalls_lib.metrics.leak import leak_birth, signed_map, upsampling_margin
+from camwalls_lib.errors import CamwallsError
 from camwalls_lib.metrics import mu
 from camwalls_lib.networks.models import ToyCNN
 from camwalls_lib.walls import Wall, dead_cells, dead_zone
@@ -215,6 +216,44 @@ def test_leak_birth_stages_on_a_knife_edge_map():
     assert mus["ReLU, bilinear"] > 0 and mus["ReLU, bicubic"] > 0
     assert mus["no ReLU, nearest, min-max"] > 0
     assert list(mus)[:2] == ["raw, signed", "ReLU"] and maps["ReLU, nearest"].shape == (16, 16)
+
+
+def test_upsampling_margin_counts_rows_between_the_reach_and_the_dead_zone():
+    """Knife edge (4 x 4 cells, 16 x 16 input, the last cell row walled, the dead zone its 4
+    pixel rows): nearest keeps the edge (0), bilinear reaches half a cell (2 rows) into the
+    dead zone, bicubic a cell and a half (here all 4 dead rows). Two walled cell rows over the
+    same dead zone leave a margin for nearest and bilinear, not for bicubic."""
+    cells = torch.zeros(4, 4, dtype=torch.bool)
+    cells[3] = True
+    zone = cells.repeat_interleave(4, 0).repeat_interleave(4, 1)
+    assert upsampling_margin(cells, zone, "nearest") == 0
+    assert upsampling_margin(cells, zone, "bilinear") == -2
+    assert upsampling_margin(cells, zone, "bicubic") == -4
+    cells[2] = True                                      # two walled cell rows, same dead zone
+    assert upsampling_margin(cells, zone, "nearest") == 4
+    assert upsampling_margin(cells, zone, "bilinear") == 2
+    assert upsampling_margin(cells, zone, "bicubic") == -2
+
+
+@pytest.mark.parametrize("cells, zone, mode, says", [
+    ("x", None, "bilinear", "cells must be a bool tensor"),
+    (torch.zeros(4, 4), None, "bilinear", "cells must be a non-empty bool"),
+    (torch.zeros(4, 4, dtype=torch.bool), None, "bilinear", "some of them and not all"),
+    (torch.eye(4, dtype=torch.bool), None, "bilinear", "whole rows"),
+    ("top", None, "bilinear", "the bottom rows"),
+    (None, torch.ones(16, 16, dtype=torch.bool), "bilinear", "zone must mark whole rows"),
+    (None, None, "area", "mode must be"),
+])
+def test_upsampling_margin_refuses_what_it_cannot_measure(cells, zone, mode, says):
+    band = torch.zeros(4, 4, dtype=torch.bool)
+    band[3] = True
+    if isinstance(cells, str) and cells == "top":
+        cells = torch.zeros(4, 4, dtype=torch.bool)
+        cells[0] = True
+    cells = band if cells is None else cells
+    zone = band.repeat_interleave(4, 0).repeat_interleave(4, 1) if zone is None else zone
+    with pytest.raises(CamwallsError, match=says):
+        upsampling_margin(cells, zone, mode)
 
 
 def test_signed_map_is_the_map_before_relu(walled):

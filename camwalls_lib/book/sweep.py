@@ -54,3 +54,16 @@ class Sweep:
             raise ValueError(f"No wall of height {height} in this sweep; heights: "
                              f"{sorted({h for h, _ in self.walls})}.")
         return starts, torch.stack([self.mu[(mode, (height, s), stacked)][method] for s in starts])
+
+    def mu_band(self, mode: str, height: int, method: str, stacked: bool = False):
+        """``(starts, median, q1, q3)``: one method's mu along the band positions of one
+        height, summarised over the digits by its median and its first and third quartiles
+        (each ``[len(starts)]``). The quartiles of values in [0, 1] stay in [0, 1], which a
+        band of one standard deviation around the mean does not."""
+        if mode not in self.modes:
+            raise ValueError(f"mode must be one of {self.modes}, got {mode!r}.")
+        if method not in self.methods:
+            raise ValueError(f"method must be one of {self.methods}, got {method!r}.")
+        starts, curve = self.mu_curve(mode, height, method, stacked)
+        q1, median, q3 = torch.quantile(curve.float(), torch.tensor([0.25, 0.5, 0.75]), dim=1)
+        return starts, median, q1, q3

@@ -171,10 +171,12 @@ def saliency(method: str, model, x: torch.Tensor, target=None, layer=None,
 
 def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor,
                methods=EXPLAINERS, target=None, upsample: str = "patch",
-               batch_size: int = 250, keep_maps: bool = False) -> LeakTable:
+               batch_size: int = 250, keep_maps: bool = False, layer=None) -> LeakTable:
     """mu of every explainer's map on every image of ``x [N, C, H, W]``, as a
     :class:`~camwalls_lib.metrics.leak.LeakTable` (labels from :data:`LABELS`); ``dead_zone`` bool
-    ``[H, W]``; ``target``: None (each image's prediction), one class, or ``N`` classes."""
+    ``[H, W]``; ``target``: None (each image's prediction), one class, or ``N`` classes.
+    ``layer``: the tokens the CAM methods explain (default ``model.cam_layer``, see
+    :func:`explain`); the attention maps read every block whatever it is."""
     x = validate.images(x)
     batch_size = validate.positive_int(batch_size, "batch_size")
     upsample = validate.choice(upsample, "upsample", ("patch", "bilinear"))
@@ -187,7 +189,9 @@ def leak_table(model, x: torch.Tensor, dead_zone: torch.Tensor,
         start = time.perf_counter()
         maps = torch.cat([saliency(method, model, x[i:i + batch_size],
                                    None if target is None else target[i:i + batch_size],
-                                   upsample=upsample) for i in range(0, len(x), batch_size)])
+                                   layer=None if method in ("attention", "rollout", "chefer")
+                                   else layer, upsample=upsample)
+                          for i in range(0, len(x), batch_size)])
         label = LABELS.get(method, method)
         table.mu[label] = mu(maps, dead_zone)
         table.seconds[label] = time.perf_counter() - start
@@ -200,7 +204,8 @@ def leak_markdown(tables: dict[str, LeakTable], baseline: float | None = None) -
     """A Markdown table of ``mu x 100`` (mean +- sd over images), one column per
     :func:`leak_table` result (keyed by its column title), and a last column saying whether
     mu was exactly 0 on every image of the first table (named in the column's title).
-    ``baseline``: optional ``mu`` of a constant map on the same dead zone, added as a last row."""
+    ``baseline``: optional ``mu`` of a constant map on the same dead zone, added as a last row
+    (its last cell "–": a map that ignores the image is not an explainer under test)."""
     first_title, first = next(iter(tables.items()))
     lines = ["| explainer | " + " | ".join(f"μ × 100, {title}" for title in tables)
              + f" | μ exactly 0 on every image, {first_title} |",
@@ -212,7 +217,7 @@ def leak_markdown(tables: dict[str, LeakTable], baseline: float | None = None) -
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {zero} |")
     if baseline is not None:
         lines.append("| a constant map | " + " | ".join(f"{100 * baseline:.1f}" for _ in tables)
-                     + " | no |")
+                     + " | – |")
     return "\n".join(lines)
 
 

@@ -1,7 +1,9 @@
 """The paper's Table 1 for any model: how much of each method's map lands in the dead zone.
 
 :func:`leak_birth` follows one map through the usual pipeline (ReLU, upsampling, min-max,
-smoothing) and says after which step it first puts mass in the dead zone.
+smoothing) and says after which step it first puts mass in the dead zone;
+:func:`upsampling_margin` says how many input rows separate the dead zone from the farthest
+row an upsampling of the visible cells can reach.
 
 :func:`leak_table` runs every method on a batch of images, upsamples and normalises the maps
 as the paper's pipeline does (bilinear to the input size, min-max to [0, 1]) and reports
@@ -24,7 +26,7 @@ from .faithfulness import gaussian_blur
 from .mu import mu
 
 __all__ = ["LeakTable", "leak_table", "fingerprint", "PAPER_TABLE1", "ABSTRACT_TABLE1", "signed_map",
-           "leak_birth", "UPSAMPLINGS"]
+           "leak_birth", "upsampling_margin", "UPSAMPLINGS"]
 
 PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
     "gradcam": {"STACK-MIX": (22.7, 13.4), "STACK-GEN": (21.6, 11.6)},
@@ -260,3 +262,44 @@ def leak_birth(raw: torch.Tensor, cells: torch.Tensor, zone: torch.Tensor,
     maps["no ReLU, nearest, min-max"] = (
         cams.normalize(cams.upsample(raw[None], size, "nearest")[0][None])[0], zone)
     return ({k: float(mu(m, z)) for k, (m, z) in maps.items()}, {k: m for k, (m, _) in maps.items()})
+
+
+def upsampling_margin(cells: torch.Tensor, zone: torch.Tensor, mode: str = "bilinear",
+                      align_corners: bool | None = False) -> int:
+    """Rows between the dead zone and the farthest input row that upsampling (``mode``, as in
+    :func:`camwalls_lib.cams.upsample`) carries a value of a visible cell to.
+
+    ``cells [h, w]``: the dead cells of a feature map whose dead cells are the bottom rows
+    (:func:`camwalls_lib.walls.dead_cells`); ``zone [H, W]``: the input dead zone, also a band
+    of bottom rows. A map that is 0 on every dead cell is, once upsampled, 0 on every row below
+    the last one a visible cell reaches: the result is the number of such rows above the dead
+    zone (0: the reach ends right at the dead zone's edge), or minus the number of dead rows
+    it reaches (then even a map that is exactly 0 behind the wall leaks once upsampled).
+    """
+    cells = _bottom_band(cells, "cells")
+    zone = _bottom_band(zone, "zone")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise BadValue(f"mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}.")
+    visible = (~cells).float()[None]
+    reach = cams.upsample(visible, tuple(zone.shape), mode, align_corners)[0] != 0
+    rows = torch.nonzero(reach.any(1)).flatten()
+    dead_first = int(torch.nonzero(zone.all(1)).flatten()[0])
+    return dead_first - (int(rows[-1]) + 1)
+
+
+def _bottom_band(mask, name: str) -> torch.Tensor:
+    """``mask`` as a bool ``[h, w]`` whose True rows are whole rows at the bottom, at least one
+    True and one False row (what :func:`upsampling_margin` measures)."""
+    if not isinstance(mask, torch.Tensor):
+        raise BadType(f"{name} must be a bool tensor [h, w], got {type(mask).__name__}.")
+    if mask.dim() != 2 or mask.dtype != torch.bool or 0 in mask.shape:
+        raise BadValue(f"{name} must be a non-empty bool tensor [h, w], got shape "
+                       f"{tuple(mask.shape)} and dtype {mask.dtype}.")
+    rows = mask.all(1)
+    if not (mask.any(1) == rows).all() or not rows.any() or rows.all():
+        raise BadValue(f"{name} must mark whole rows, some of them and not all (a wall on the "
+                       "bottom rows).")
+    first = int(torch.nonzero(rows).flatten()[0])
+    if not rows[first:].all():
+        raise BadValue(f"{name} must mark the bottom rows, one band down to the last row.")
+    return mask.cpu()
