@@ -25,6 +25,9 @@ def test_live_widget_is_offered_in_the_notebook_but_not_run_for_the_page():
     assert "remove-cell" in tags, "the static page does not show a cell it cannot run"
     static = [c for c in _cells("code") if "explorer_html(" in c.source]
     assert len(static) == 1 and "skip-execution" not in static[0].metadata.get("tags", [])
+    figure = static[0].metadata.get("mystnb", {}).get("figure", {})
+    assert figure.get("name") and len(figure.get("caption", "")) > 80, (
+        "the explorer is the chapter's main figure: a numbered caption that says what it shows")
     prose = " ".join(c.source for c in _cells("markdown"))
     assert re.search(r"notebook of this chapter also has a live version", prose)
     assert not re.search(r"\bupdate:|\bms\b", prose)

@@ -30,7 +30,7 @@ def test_shipped_scoreboard_is_complete_and_consistent():
 def test_to_html_is_sortable_and_shows_baselines():
     rows = board.load_board()["rows"][:5]
     page = board.to_html(rows)
-    assert page.count("<tr>") == 1 + len(rows) and "cwSort" in page and "constant map mu" in page
+    assert page.count("<tr>") == 1 + len(rows) and "cwSort" in page and "constant map μ" in page
 
 
 def test_load_board_bad_files(tmp_path):

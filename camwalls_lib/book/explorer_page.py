@@ -249,9 +249,9 @@ def explorer_html(sweep: Sweep, height: int | None = None) -> str:
     data = json.dumps(d, separators=(",", ":")).replace("</", "<\\/")
     panels = ('<div class="cw-panels">'
               '<div class="cw-panel"><canvas width="280" height="280" role="img" '
-              'aria-label="the digit"></canvas><p class="cw-cap cw-input-cap"></p></div>'
+              'aria-label="a test digit, its dead zone tinted red"></canvas><p class="cw-cap cw-input-cap"></p></div>'
               '<div class="cw-panel"><canvas width="280" height="280" role="img" '
-              'aria-label="the map"></canvas><p class="cw-cap cw-map-cap"></p>'
+              'aria-label="the saliency map of the chosen method over the digit, dead zone outlined in red"></canvas><p class="cw-cap cw-map-cap"></p>'
               f'<div class="cw-cbar" style="background:linear-gradient(to right, {stops})"></div>'
               '<div class="cw-cbar-labels"><span>0</span><span>1</span></div>'
               '<p class="cw-cap" style="text-align:center;margin:0">saliency, min-max normalised'

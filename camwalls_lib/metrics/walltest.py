@@ -210,7 +210,7 @@ def to_markdown(results, predicted_pass=None) -> str:
         raise BadType("results must be a list of scoreboard results (WallReports and n/a "
                       f"tuples), got {type(results).__name__}.")
     extra = " predicted | confirmed |" if predicted_pass is not None else ""
-    lines = ["| method | library | mu (worst image) | max in dead zone | max outside | verdict |"
+    lines = ["| method | library | μ (worst image) | max in dead zone | max outside | verdict |"
              + extra, "|---|---|---|---|---|---|" + "---|" * (2 * bool(extra))]
     for r in results:
         if isinstance(r, tuple):
@@ -254,7 +254,7 @@ def agreement_markdown(results, pairs) -> str:
     """A Markdown table of :func:`agreement` for ``pairs`` of ``((library, method),
     (library, method))`` keys into ``results`` (from :func:`scoreboard`)."""
     found = {(r.library, r.name): r for r in results if isinstance(r, WallReport)}
-    lines = ["| method A | method B | max abs difference | Pearson r | mu A | mu B |",
+    lines = ["| method A | method B | max abs difference | Pearson r | μ A | μ B |",
              "|---|---|---|---|---|---|"]
     for a, b in pairs:
         d = agreement(found[a], found[b])

@@ -186,7 +186,7 @@ def to_html(rows: list[dict]) -> str:
     """A static HTML table of scoreboard rows, sortable by clicking a header (a few lines of
     JavaScript, no library, works offline). mu and mass share with their 95 % intervals,
     each beside the constant map's."""
-    heads = ["network", "library", "method", "verdict", "mu [95 % interval]", "constant map mu",
+    heads = ["network", "library", "method", "verdict", "μ [95 % interval]", "constant map μ",
              "mass share [95 % interval]", "constant map mass", "predicted"]
     out = ['<table class="cw-board"><thead><tr>'
            + "".join(f'<th onclick="cwSort(this)" style="cursor:pointer">{h} &#x2195;</th>'
