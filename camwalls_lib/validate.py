@@ -13,8 +13,12 @@ are the library's own (:mod:`camwalls_lib.errors`: :class:`~camwalls_lib.errors.
 - :func:`boolean`, :func:`fraction`, :func:`choice`, :func:`names` -- flags, tolerances in
   [0, 1), names from a registry (any case), one name or several (never split into letters);
 - :func:`real_maps` -- a batch of real-valued maps, not empty;
-- :func:`count_arg`, :func:`positive_arg` -- ``argparse`` types: command lines checked while
-  parsing, before any work;
+- :func:`count_arg`, :func:`positive_arg`, :func:`file_arg`, :func:`dir_arg`,
+  :func:`existing_dir_arg` -- ``argparse`` types: command lines checked while parsing, before
+  any work; :func:`usage_errors` -- in a command line's ``main``, a refusal becomes one line
+  on stderr and exit status 2 (``parser.error``), never a traceback;
+- :func:`output_file`, :func:`output_dir` -- where a result will be written: not a folder
+  where a file goes (or the reverse), in a folder that exists;
 - :func:`target` -- the one target check: ``None``, one class index or ``N`` of them;
 - :func:`explicit_dir`, :func:`cache_folder` -- data and cache locations;
 - :func:`atomic_save`, :func:`atomic_write_text`, :func:`load_tensors` -- files written by
@@ -25,6 +29,7 @@ are the library's own (:mod:`camwalls_lib.errors`: :class:`~camwalls_lib.errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import numbers
 import os
@@ -35,11 +40,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .errors import BadType, BadValue, CorruptFile
+from .errors import BadType, BadValue, CamwallsError, CorruptFile
 
 __all__ = ["tensor", "finite", "images", "model_dtype", "positive_int", "positive_number",
            "module", "target", "boolean", "fraction", "choice", "names", "real_maps",
-           "count_arg", "positive_arg", "explicit_dir",
+           "count_arg", "positive_arg", "file_arg", "dir_arg", "existing_dir_arg",
+           "usage_errors", "output_file", "output_dir", "explicit_dir",
            "cache_folder", "atomic_write", "atomic_save", "atomic_write_text", "atomic_write_bytes",
            "load_tensors", "checksum", "sealed", "unsealed", "CorruptFile"]
 
@@ -266,7 +272,79 @@ def positive_arg(text: str) -> float:
     return value
 
 
+def file_arg(text: str) -> str:
+    """An ``argparse`` type: a file to write (:func:`output_file`), or ``-`` (standard
+    output). A folder, or a file in a folder that does not exist, is refused while parsing."""
+    if text == "-":
+        return text
+    return str(_arg(output_file, text))
+
+
+def dir_arg(text: str) -> str:
+    """An ``argparse`` type: a folder to write into, made if needed (:func:`output_dir`)."""
+    return str(_arg(output_dir, text))
+
+
+def existing_dir_arg(text: str) -> str:
+    """An ``argparse`` type: a folder that exists (:func:`explicit_dir`)."""
+    return str(_arg(explicit_dir, text, "the folder", "create it first"))
+
+
+def _arg(check, text, *args):
+    try:
+        return check(text, *args)
+    except (CamwallsError, OSError) as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+@contextlib.contextmanager
+def usage_errors(parser: argparse.ArgumentParser):
+    """``with usage_errors(parser): ...`` around a command line's work: a refusal of the library
+    (:class:`~camwalls_lib.errors.CamwallsError`) or a missing / misplaced file it names
+    (``FileNotFoundError``, ``NotADirectoryError``, ``IsADirectoryError``,
+    ``FileExistsError``) becomes ``parser.error``: the usage and one line on stderr, exit
+    status 2, no traceback. Every other exception (a bug) keeps its traceback."""
+    try:
+        yield
+    except (CamwallsError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+            FileExistsError) as err:
+        parser.error(" ".join(str(err).split()) or type(err).__name__)
+
+
 # ----------------------------------------------------------------------------- files
+
+def _path(path, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise BadType(f"{what} must be a path (str or pathlib.Path), got {path!r:.60} "
+                      f"({type(path).__name__}).")
+    return Path(path)
+
+
+def output_file(path, what: str = "the output file") -> Path:
+    """A file about to be written: not a folder, and in a folder that exists (checked before
+    the work that makes it, so nothing is computed for nowhere). :class:`BadValue` otherwise."""
+    p = _path(path, what)
+    if p.is_dir():
+        raise BadValue(f"{what} {p} is a folder: give the path of a file (inside it, e.g. "
+                       f"{p / ('out' + (p.suffix or '.txt'))}).")
+    if not p.parent.is_dir():
+        raise BadValue(f"{what} {p} is in a folder that does not exist ({p.parent}): create "
+                       "it first, or write elsewhere.")
+    return p
+
+
+def output_dir(path, what: str = "the output folder") -> Path:
+    """A folder about to be written into (made later if needed): not a file, and its parent
+    folder exists (a typo in the parent is refused, not silently created). :class:`BadValue`
+    otherwise."""
+    p = _path(path, what)
+    if p.exists() and not p.is_dir():
+        raise BadValue(f"{what} {p} is a file, not a folder: pass a folder.")
+    if not p.exists() and not p.absolute().parent.is_dir():
+        raise BadValue(f"{what} {p} is in a folder that does not exist ({p.parent}): create "
+                       "it first, or write elsewhere.")
+    return p
+
 
 def explicit_dir(path, what: str, fix: str) -> Path:
     """An explicitly given folder: it must exist and be a folder (never silently replaced by
@@ -293,6 +371,9 @@ def atomic_write(path, write) -> Path:
     """``write(tmp)`` a temporary file beside ``path``, then ``os.replace`` it onto ``path``: a
     reader sees the old file or the new one, never half of one. The temporary file never stays."""
     path = Path(path)
+    if path.is_dir():
+        raise BadValue(f"Cannot write the file {path}: it is a folder (nothing was written); "
+                       "give the path of a file.")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -218,13 +218,62 @@ def test_master_notebook_refuses_exercises_it_cannot_match(tmp_path):
         assignments.master_notebook(tmp_path / "01_x.ipynb")
 
 
+def _autograder_zip(path, tests=("tests/q1.py",), config="{}", run=True):
+    with zipfile.ZipFile(path, "w") as z:
+        if config is not None:
+            z.writestr("otter_config.json", config)
+        if run:
+            z.writestr("run_autograder", "#!/bin/bash\n")
+        for name in tests:
+            z.writestr(name, "OK_FORMAT = True\ntest = {'name': 'q1', 'points': 1, 'suites': []}\n")
+    return path
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda p: _autograder_zip(p, tests=()), "holds no tests"),
+    (lambda p: _autograder_zip(p, config=None), "not an Otter autograder"),
+    (lambda p: _autograder_zip(p, run=False), "not an Otter autograder"),
+    (lambda p: _autograder_zip(p, config="[1, 2]"), "not an Otter autograder"),
+    (lambda p: _autograder_zip(p, config="{oops"), "cannot be read"),
+])
+def test_an_autograder_without_tests_or_not_otters_is_refused_before_grading(
+        make, says, tmp_path, capsys, monkeypatch):
+    """Nothing runs and an existing gradebook keeps its grades."""
+    monkeypatch.setattr(grade, "grade_submission", lambda *a: pytest.fail("graded"))
+    make(tmp_path / "ag.zip")
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "a.ipynb").write_text("{}")
+    (tmp_path / "gb.csv").write_text("student,points\nalice,10\n")
+    assert grade.main([str(tmp_path / "ag.zip"), str(tmp_path / "subs"), str(tmp_path / "gb.csv")]) == 2
+    assert says in capsys.readouterr().err
+    assert (tmp_path / "gb.csv").read_text() == "student,points\nalice,10\n"
+
+
+def test_a_grading_where_no_notebook_ran_keeps_the_existing_gradebook(tmp_path, capsys,
+                                                                       monkeypatch):
+    failed = [{"student": "a", "question": "(notebook failed)", "points": 0, "max_points": "",
+               "feedback": "boom"}]
+    monkeypatch.setattr(grade, "grade_submission", lambda *a: failed)
+    _autograder_zip(tmp_path / "ag.zip")
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "a.ipynb").write_text("{}")
+    (tmp_path / "gb.csv").write_text("student,points\nalice,10\n")
+    assert grade.main([str(tmp_path / "ag.zip"), str(tmp_path / "subs"), str(tmp_path / "gb.csv")]) == 2
+    assert "keeps its earlier grades" in capsys.readouterr().err
+    assert (tmp_path / "gb.csv").read_text() == "student,points\nalice,10\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ag.zip", "gb.csv", "subs"]
+    graded = [{"student": "a", "question": "q1", "points": 1, "max_points": 1, "feedback": ""}]
+    monkeypatch.setattr(grade, "grade_submission", lambda *a: graded)
+    assert grade.main([str(tmp_path / "ag.zip"), str(tmp_path / "subs"), str(tmp_path / "gb.csv")]) == 0
+    assert (tmp_path / "gb.csv").read_text().splitlines()[1] == "a,q1,1,1,"
+
+
 def test_grade_cli_refuses_bad_input(tmp_path, capsys):
     (tmp_path / "not.zip").write_text("x")
     (tmp_path / "subs").mkdir()
     assert grade.main([str(tmp_path / "not.zip"), str(tmp_path / "subs"), str(tmp_path / "g.csv")]) == 2
     assert "not a zip file" in capsys.readouterr().err
-    with zipfile.ZipFile(tmp_path / "a.zip", "w") as z:
-        z.writestr("otter_config.json", "{}")
+    _autograder_zip(tmp_path / "a.zip")
     assert grade.main([str(tmp_path / "a.zip"), str(tmp_path / "none"), str(tmp_path / "g.csv")]) == 2
     assert "not a folder" in capsys.readouterr().err
     assert grade.main([str(tmp_path / "a.zip"), str(tmp_path / "subs"), str(tmp_path / "g.txt")]) == 2

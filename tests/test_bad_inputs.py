@@ -308,6 +308,31 @@ CASES = [
      TypeError, r"k must be an int"),
     ("theorem3-level", lambda t, m: theorem3.monte_carlo_gradcam(torch.rand(12, 12), n_draws=4, level=95),
      ValueError, r"level must be a probability in \(0, 1\)"),
+    # ---- numeric options of a CAM method, checked by the kind of their default (issue 21)
+    ("opticam-lr-nan", lambda t, m: cams.compute("opticam", WALLED, X, steps=1, lr=float("nan")),
+     ValueError, r"lr must be a finite number > 0, got nan"),
+    ("opticam-lr-negative", lambda t, m: cams.compute("opticam", WALLED, X, steps=1, lr=-0.1),
+     ValueError, r"lr must be a finite number > 0"),
+    ("opticam-lr-text", lambda t, m: cams.compute("opticam", WALLED, X, steps=1, lr="0.1"),
+     TypeError, r"lr must be a number"),
+    ("ablationcam-tail-only-int", lambda t, m: cams.compute("ablationcam", WALLED, X, tail_only=1),
+     TypeError, r"tail_only must be True or False"),
+    ("scorecam-progress-text", lambda t, m: cams.compute("scorecam", WALLED, X, progress="no"),
+     TypeError, r"progress must be True or False"),
+    ("compute-many-lr-inf", lambda t, m: cams.compute_many(["opticam"], WALLED, X,
+                                                           method_options={"opticam": {"lr": float("inf")}}),
+     ValueError, r"lr must be a finite number > 0"),
+    # ---- where results are written (issue 21)
+    ("output-file-is-a-folder", lambda t, m: validate.output_file(t, "--csv"),
+     ValueError, r"--csv .* is a folder"),
+    ("output-file-missing-parent", lambda t, m: validate.output_file(t / "no" / "a.csv", "--csv"),
+     ValueError, r"folder that does not exist"),
+    ("output-dir-is-a-file", lambda t, m: validate.output_dir(write(t, b"x", "f"), "--out"),
+     ValueError, r"--out .* is a file, not a folder"),
+    ("output-dir-missing-parent", lambda t, m: validate.output_dir(t / "no" / "out", "--out"),
+     ValueError, r"folder that does not exist"),
+    ("atomic-write-onto-a-folder", lambda t, m: validate.atomic_write_text(t, "x"),
+     ValueError, r"it is a folder \(nothing was written\)"),
     # ---- the student edition tool
     ("edition-file", lambda t, m: edition.make_student_edition(write(t, b"{}", "a.ipynb"), t / "out"),
      NotADirectoryError, r"a\.ipynb is a file, not a folder"),
@@ -442,3 +467,63 @@ def test_sealed_weights_read_back_only_when_they_match(tmp_path):
         validate.unsealed(changed, tmp_path / "x.pt", "model", "retrain")
     with pytest.raises(validate.CorruptFile, match="lacks its weights or their checksum"):
         validate.unsealed({"model": state}, tmp_path / "x.pt", "model", "retrain")
+
+
+# ----------------------------------------------------------------------------- command lines (issue 21)
+
+def test_usage_errors_turn_a_refusal_into_one_line_and_status_2(capsys):
+    import argparse
+    from camwalls_lib.errors import BadValue
+    parser = argparse.ArgumentParser(prog="tool")
+    for err in (BadValue("n = 17, but the standard set\nhas 16 images"),
+                FileNotFoundError("No record x/record.json beside the weights; re-create it.")):
+        with pytest.raises(SystemExit) as exit_:
+            with validate.usage_errors(parser):
+                raise err
+        assert exit_.value.code == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith("tool: error: ") and str(err).split()[0] in last
+    with pytest.raises(ZeroDivisionError):          # a bug keeps its traceback
+        with validate.usage_errors(parser):
+            1 / 0
+
+
+def test_path_arguments_are_refused_while_parsing(tmp_path):
+    import argparse
+    (tmp_path / "f").write_text("kept")
+    for arg, text, says in ((validate.file_arg, str(tmp_path), "is a folder"),
+                            (validate.file_arg, str(tmp_path / "no" / "a.csv"), "does not exist"),
+                            (validate.dir_arg, str(tmp_path / "f"), "is a file"),
+                            (validate.dir_arg, str(tmp_path / "no" / "out"), "does not exist"),
+                            (validate.existing_dir_arg, str(tmp_path / "no"), "create it first")):
+        with pytest.raises(argparse.ArgumentTypeError, match=says):
+            arg(text)
+    assert validate.file_arg("-") == "-"
+    assert validate.dir_arg(str(tmp_path / "new")) == str(tmp_path / "new")
+    assert validate.existing_dir_arg(str(tmp_path)) == str(tmp_path)
+    assert (tmp_path / "f").read_text() == "kept" and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("camwalls_lib.experiments.fashion_table1", ["--weights", "{tmp}/missing", "--out", "{tmp}/t1"]),
+    ("camwalls_lib.experiments.fashion_table1", ["--out", "{tmp}/no/such/t1"]),
+    ("camwalls_lib.experiments.fashion_table1", ["--out", "{tmp}/file"]),
+    ("camwalls_lib.experiments.fashion_vgg", ["--out", "{tmp}/no/such/out"]),
+    ("camwalls_lib.experiments.resnet_walls", ["--out", "{tmp}/missing"]),
+    ("camwalls_lib.experiments.efficientnet_depth", ["{tmp}"]),
+    ("camwalls_lib.walltest", ["inputs", "--out", "{tmp}"]),
+])
+def test_command_lines_refuse_bad_paths_in_one_line_before_any_work(module, argv, tmp_path):
+    """Run as a reader would (a subprocess): status 2, one usage line, no traceback, nothing
+    written."""
+    import os
+    import subprocess
+    import sys
+    (tmp_path / "file").write_text("kept")
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    r = subprocess.run([sys.executable, "-m", module, *[a.format(tmp=tmp_path) for a in argv]],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
+    assert "error:" in r.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert (tmp_path / "file").read_text() == "kept"

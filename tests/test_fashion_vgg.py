@@ -126,6 +126,27 @@ def test_damaged_weights_are_refused(tmp_path):
         fashion_vgg.load_trained(True, tmp_path)
 
 
+def test_weights_without_their_record_name_the_record_and_the_fix(tmp_path):
+    (tmp_path / "walled.pt").write_bytes((DATA / "walled.pt").read_bytes())
+    with pytest.raises(FileNotFoundError, match=r"No record .*record\.json.*re-create it"):
+        fashion_vgg.load_trained(True, tmp_path)
+
+
+def test_table1_command_prints_a_refusal_in_one_line(tmp_path, capsys):
+    """The unwalled weights saved as walled.pt: the loader's refusal reaches the reader as a
+    usage error (status 2, one line), not a traceback; nothing is written."""
+    for name in ("unwalled.pt", "record.json"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    (tmp_path / "unwalled.pt").rename(tmp_path / "walled.pt")
+    with pytest.raises(SystemExit) as exit_:
+        fashion_table1.main(["--weights", str(tmp_path), "--n", "1", "--n-perturbation", "1",
+                             "--out", str(tmp_path / "t1")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err and "walled.pt" in err
+    assert not (tmp_path / "t1").exists()
+
+
 def test_shipped_table_is_consistent():
     tables = fashion_table1.load_table1(DATA)
     rows = fashion_table1.summary(tables)

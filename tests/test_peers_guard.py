@@ -84,3 +84,42 @@ def test_counts_below_one_are_refused(library, kwargs):
     pytest.importorskip(MODULES[library])
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         peers.explainers(library, **kwargs)
+
+
+ALL_ADAPTERS = [("grad-cam", "pytorch_grad_cam"), ("torchcam", "torchcam"),
+                ("captum", "captum"), ("captum_more", "captum"), ("zennit", "zennit"),
+                ("shap", "shap")]
+
+
+def _explainers_of(library):
+    from camwalls_lib.peers import captum_more, shap_values, zennit_lrp
+    return {"captum_more": captum_more.explainers, "zennit": zennit_lrp.explainers,
+            "shap": shap_values.explainers}.get(library, lambda: peers.explainers(library))()
+
+
+@pytest.mark.parametrize("library, module", ALL_ADAPTERS)
+@pytest.mark.parametrize("target, error, says", [
+    (torch.tensor([1, 99]), ValueError, r"target \[99\] out of range for 4 classes"),
+    (-1, ValueError, "out of range"), ([0, 1, 2], ValueError, "3 entries for a batch of 2"),
+    (2.5, TypeError, "class indices"),
+])
+def test_every_adapter_checks_the_target_before_the_peer_library(library, module, target,
+                                                                  error, says):
+    """One shared check (peers.checked): the number of classes comes from the model, and a
+    bad target is a library error, not an index error deep inside the peer library."""
+    pytest.importorskip(module)
+    from camwalls_lib.errors import CamwallsError
+    explain = next(iter(_explainers_of(library).values()))
+    with pytest.raises(error, match=says) as info:
+        explain(_model().eval(), X, target)
+    assert isinstance(info.value, CamwallsError)
+
+
+def test_checked_hands_on_the_predicted_class_when_no_target_is_given():
+    seen = []
+    explain = peers.checked(lambda model, x, target: seen.append(target) or torch.zeros(2, 4, 4))
+    model = _model().eval()
+    explain(model, X, None)
+    assert torch.equal(seen[0], model(X).argmax(1))
+    explain(model, X, 3)
+    assert seen[1].tolist() == [3, 3]

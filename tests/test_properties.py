@@ -182,3 +182,64 @@ def test_stack_pair_refuses_channels_last_images(h, w, data):
     hwc = torch.rand(h, w, data.draw(st.sampled_from([1, 3])))
     with pytest.raises(ValueError, match=r"\[H, W, C\]"):
         stack_pair(hwc, hwc, 1)
+
+
+# ----------------------------------------------------------------------------- mu at any scale
+
+SCALES = [10.0 ** e for e in range(-30, 31, 3)]
+
+
+def _naive(share, s64, zone):
+    """mu or the mass share of maps already of order 1, in float64: the reference."""
+    if share == "mu":
+        return s64[:, zone].norm(dim=1) / s64.flatten(1).norm(dim=1)
+    return s64[:, zone].sum(1) / s64.flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("share", ["mu", "mass_share"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("c", SCALES, ids=[f"1e{e}" for e in range(-30, 31, 3)])
+def test_mu_and_mass_share_are_the_same_at_every_scale_and_dtype(share, dtype, c):
+    """mu(c * Lambda) = mu(Lambda) for c from 1e-30 to 1e30 in float16/32/64: no square or sum
+    overflows or underflows. A scaled map the dtype cannot hold (inf) is refused with a
+    library error; one whose values the dtype rounds is compared with what it holds."""
+    from camwalls_lib.errors import BadValue
+    from camwalls_lib.metrics import mass_share
+    fn = mu if share == "mu" else mass_share
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(3, 12, 12, generator=g, dtype=torch.float64) * 0.5 + 0.5
+    base[0, :6] = 0                                        # one map has nothing above row 6
+    base[1] = 1.0                                          # a constant map
+    zone = torch.zeros(12, 12, dtype=torch.bool)
+    zone[8:] = True
+    scaled = (base * c).to(dtype)
+    if not bool(torch.isfinite(scaled).all()):
+        with pytest.raises(BadValue, match="map"):
+            fn(scaled, zone)
+        return
+    got = fn(scaled, zone)
+    assert got.dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
+    held = scaled.double() / c                            # what the dtype holds, rescaled
+    if not bool((held.flatten(1).amax(1) > 0).all()):      # flushed to 0: a blank map scores 0
+        assert bool((got[held.flatten(1).amax(1) == 0] == 0).all())
+        return
+    tol = {torch.float16: 2e-2, torch.float32: 1e-5, torch.float64: 1e-12}[dtype]
+    torch.testing.assert_close(got.double(), _naive(share, held, zone), rtol=tol, atol=tol)
+    if share == "mu":
+        torch.testing.assert_close(float(got[1]), math.sqrt(4 / 12), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_mu_is_never_zero_for_a_map_with_something_in_the_dead_zone(dtype):
+    """However small the dead-zone values are against the rest, mu > 0 (0 means nothing
+    there at all); an all-zero map keeps mu = 0."""
+    info = torch.finfo(dtype)
+    zone = torch.zeros(8, 8, dtype=torch.bool)
+    zone[6:] = True
+    s = torch.full((8, 8), info.max / 100, dtype=dtype)
+    s[zone] = torch.nextafter(torch.zeros((), dtype=dtype), torch.ones((), dtype=dtype))
+    assert float(mu(s, zone)) > 0
+    tiny = torch.zeros(8, 8, dtype=dtype)
+    tiny[zone] = torch.nextafter(torch.zeros((), dtype=dtype), torch.ones((), dtype=dtype))
+    assert float(mu(tiny, zone)) == pytest.approx(1.0)
+    assert float(mu(torch.zeros(8, 8, dtype=dtype), zone)) == 0.0

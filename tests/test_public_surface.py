@@ -37,6 +37,7 @@ from camwalls_lib.networks.models import ToyCNN
 from camwalls_lib.experiments import fashion_vgg, vit_walls
 from camwalls_lib.training.batches import TensorLoader
 from camwalls_lib.walls import deadzone, wall as wall_mod
+from camwalls_lib.walltest import standard as wt_standard
 
 torch.manual_seed(0)
 MODEL = ToyCNN(image_size=16, V=4, k=3, k_pool=2, wall=wall_mod.Wall.bottom(3), bias=True,
@@ -297,6 +298,19 @@ CASES: dict[str, Case] = {
         {"batch_size": "count"}),
     "camwalls_lib.metrics.walltest.to_markdown": Case(
         walltest.to_markdown, lambda: {"results": [REPORT]}, {"results": "model"}),
+    "camwalls_lib.validate.output_file": Case(
+        validate.output_file, lambda: {"path": "out.csv", "what": "the table"}, {"path": "path"},
+        {"path": "the table"}),
+    "camwalls_lib.validate.output_dir": Case(
+        validate.output_dir, lambda: {"path": "out", "what": "the folder"}, {"path": "path"},
+        {"path": "the folder"}),
+    "camwalls_lib.walltest.standard.check_n": Case(
+        wt_standard.check_n, lambda: {"n": 3}, {"n": "count"}, {"n": r"\bn\b"}),
+    "camwalls_lib.peers.checked": Case(
+        lambda model, x, target: peers.checked(HIRES)(model, x, target),
+        lambda: {"model": MODEL, "x": X, "target": None},
+        {"model": "model", "x": "images", "target": "target"}, {"x": r"\bx\b|images"},
+        post=lambda r: r.shape[0] == 2),
 }
 """Public name -> how to call it with bad values."""
 
@@ -480,6 +494,14 @@ _exclude("optional peer adapters (zennit, shap, quantus, more captum): method na
          "peers.superpixels.straddling")
 _exclude("an argparse type: every command line using it is covered by the generated "
          "command-line cases below (CLIS)", "validate.count_arg", "validate.positive_arg")
+_exclude("an argparse type for paths (a folder for a file, a missing parent folder): checked "
+         "by name in tests/test_walltest_benchmark.py (test_command_bad_input) and "
+         "tests/test_bad_inputs.py (test_path_arguments_are_refused_while_parsing)",
+         "validate.file_arg", "validate.dir_arg", "validate.existing_dir_arg")
+_exclude("a context manager around a command line's work (a library error becomes "
+         "parser.error): tested by name in tests/test_bad_inputs.py "
+         "(test_usage_errors_turn_a_refusal_into_one_line_and_status_2)",
+         "validate.usage_errors")
 
 
 def _public_names() -> list[str]:

@@ -123,6 +123,36 @@ def test_a_damaged_file_is_refused(tmp_path):
         training.load("head", True, 1, folder=tmp_path)
 
 
+@pytest.mark.parametrize("kwargs, error, says", [
+    ({"walled": "no"}, TypeError, "walled must be True or False"),
+    ({"walled": 1}, TypeError, "walled must be True or False"),
+    ({"variant": "tail"}, ValueError, "choose one of head, stage"),
+    ({"variant": 3}, TypeError, "variant"), ({"seed": -1}, ValueError, "seed"),
+    ({"seed": 0.5}, TypeError, "seed"),
+])
+def test_load_refuses_arguments_that_would_pick_another_network(kwargs, error, says):
+    from camwalls_lib.errors import CamwallsError
+    with pytest.raises(error, match=says) as info:
+        training.load(**{"variant": "head", **kwargs})
+    assert isinstance(info.value, CamwallsError)
+
+
+def test_load_reads_a_variant_in_any_case():
+    model, record = training.load("HEAD")
+    assert record["variant"] == "head" and model.training is False
+
+
+@pytest.mark.parametrize("source, as_name", [(("stage", True, 0), ("head", True, 0)),
+                                             (("head", True, 1), ("head", True, 0))])
+def test_another_networks_file_under_this_name_is_a_corrupt_file_naming_it(
+        tmp_path, source, as_name):
+    import shutil
+    from camwalls_lib.errors import CorruptFile
+    shutil.copy(training.FOLDER / training.name_of(*source), tmp_path / training.name_of(*as_name))
+    with pytest.raises(CorruptFile, match=rf"{training.name_of(*as_name)}.*re-create it"):
+        training.load(*as_name, folder=tmp_path)
+
+
 @pytest.mark.slow
 def test_training_recipe_runs():
     model, record = training.train("stage", True, 0, max_train=512)

@@ -163,10 +163,64 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path):
     assert (tmp_path / "file").read_text() == "x"
 
 
-def test_student_sources_rerun_over_their_own_copy(repo_and_build, tmp_path):
+def test_student_sources_rerun_deletes_only_what_they_wrote(repo_and_build, tmp_path):
     repo, built = repo_and_build
+    nbformat.write(_chapter(), repo / "book" / "02_gone.ipynb")
+    nbformat.write(_chapter(), built / "jupyter_execute" / "book" / "02_gone.ipynb")
     student_sources(repo, built, tmp_path / "out")
-    (tmp_path / "out" / "stale.txt").write_text("from an older run")
+    assert (tmp_path / "out" / "book" / "02_gone.ipynb").is_file()
+    (repo / "book" / "02_gone.ipynb").unlink()                  # the chapter leaves the book
     written = student_sources(repo, built, tmp_path / "out")
     assert [p.name for p in written] == ["01_ch.ipynb"]
-    assert not (tmp_path / "out" / "stale.txt").exists()
+    assert not (tmp_path / "out" / "book" / "02_gone.ipynb").exists()   # its own stale copy
+
+
+def test_student_sources_never_delete_a_file_they_did_not_write(repo_and_build, tmp_path):
+    repo, built = repo_and_build
+    student_sources(repo, built, tmp_path / "out")
+    (tmp_path / "out" / "book" / "my_notes.txt").write_text("mine")
+    before = _snapshot(tmp_path / "out")
+    with pytest.raises(ValueError, match="did not write.*my_notes.txt.*Nothing was deleted"):
+        student_sources(repo, built, tmp_path / "out")
+    assert _snapshot(tmp_path / "out") == before
+
+
+@pytest.mark.parametrize("where", ["_build/my_notes.txt", "_build/html/my_notes.txt",
+                                   "src/my_notes.txt", "_build/empty_folder/"])
+def test_a_user_file_inside_the_outputs_after_a_run_is_never_deleted(
+        repo_and_build, tmp_path, monkeypatch, where):
+    """A first run marks OUT as the tool's; a file the user puts inside its outputs afterwards
+    (OUT/_build, OUT/src) stops the rerun before anything is deleted, naming the file."""
+    from student_build import build_student_edition
+    _fake_sphinx(monkeypatch)
+    repo, built = repo_and_build
+    out = tmp_path / "student"
+    build_student_edition(repo, out, built, echo=lambda *_: None)
+    mine = out / where
+    if where.endswith("/"):
+        mine.mkdir()
+    else:
+        mine.write_text("mine")
+    before = _snapshot(out)
+    with pytest.raises(ValueError, match="did not write.*Nothing was deleted"):
+        build_student_edition(repo, out, built, echo=lambda *_: None)
+    assert _snapshot(out) == before
+    from student_build import main
+    assert main([str(repo), str(out), "--built", str(built)]) == 2
+    assert _snapshot(out) == before
+
+
+def test_a_rerun_replaces_its_own_outputs_and_keeps_the_users_beside_them(
+        repo_and_build, tmp_path, monkeypatch):
+    from student_build import MARKER, build_student_edition
+    _fake_sphinx(monkeypatch)
+    repo, built = repo_and_build
+    out = tmp_path / "student"
+    build_student_edition(repo, out, built, echo=lambda *_: None)
+    manifest = json.loads((out / MARKER).read_text())
+    assert "_build/html/index.html" in manifest["files"] and "src/book/01_ch.ipynb" in manifest["files"]
+    (out / "_build" / "html" / "index.html").write_text("stale")      # its own file, changed
+    (out / "notes.txt").write_text("mine")                           # beside its outputs
+    build_student_edition(repo, out, built, echo=lambda *_: None)
+    assert (out / "_build" / "html" / "index.html").read_text() == "<html></html>"
+    assert (out / "notes.txt").read_text() == "mine"

@@ -114,3 +114,114 @@ def test_a_zone_the_model_can_see_is_refused():
 def test_images_the_model_cannot_take_are_named(x, match):
     with pytest.raises((ValueError, TypeError), match=match):
         wall_test(HIRES, MODEL, x)
+
+
+# ----------------------------------------------------------------------------- issue 21, held-out probe
+
+def _fixed(maps):
+    return lambda model, x, target: maps
+
+
+@pytest.mark.parametrize("inside, outside", [(1e-25, None), (1.0, 1e30), (1e-45, 1.0)])
+def test_tolerance_zero_means_not_one_dead_pixel_above_zero(inside, outside):
+    """tolerance=0 reads the dead pixels themselves: a value above 0 there fails, however
+    small against the rest (a mu that rounds to 0 cannot pass it)."""
+    maps = HIRES(MODEL, X, None)
+    maps = torch.nn.functional.interpolate(maps[:, None], size=(16, 16))[:, 0].clone()
+    if outside is not None:
+        maps = torch.full_like(maps, outside)
+    maps[:, ZONE] = inside
+    with pytest.raises(AssertionError, match="sees through"):
+        assert_wall_holds(_fixed(maps), MODEL, X, tolerance=0.0)
+    report = wall_test(_fixed(maps), MODEL, X, tolerance=0.0)
+    assert report.verdict == "leaks" and bool((report.mu > 0).all())
+    assert bool((report.max_inside > 0).all())
+
+
+def test_maps_of_huge_values_get_finite_numbers_and_the_right_verdict():
+    maps = torch.full((3, 16, 16), 3e38)
+    report = wall_test(_fixed(maps), MODEL, X)
+    assert report.verdict == "leaks"
+    assert torch.isfinite(report.mu).all() and torch.isfinite(report.mass).all()
+    torch.testing.assert_close(report.mass, ZONE.float().mean().expand(3))
+
+
+@pytest.mark.parametrize("out", [
+    __import__("numpy").array([[None]] * 3, dtype=object),
+    __import__("numpy").array([["a"]] * 3),
+    __import__("numpy").zeros(3, dtype=[("a", "f4")]),
+])
+def test_an_explainer_returning_something_not_numeric_is_named(out):
+    with pytest.raises(errors.BadType, match="oddball"):
+        wall_test(_fixed(out), MODEL, X, name="oddball")
+
+
+def _opens_the_wall(model, x, target):
+    from camwalls_lib.walls import FeatureWall
+    maps = HIRES(model, x, target)
+    for m in model.modules():
+        if isinstance(m, FeatureWall) and m.visible is not None:
+            m.visible.fill_(True)
+    return maps
+
+
+def _replaces_forward(model, x, target):
+    maps = HIRES(model, x, target)
+    model.forward = lambda inp: torch.zeros(len(inp), 4)
+    return maps
+
+
+def _leaves_a_hook(model, x, target):
+    maps = HIRES(model, x, target)
+    model.features.register_forward_hook(lambda mod, i, o: o * 2 + 1)
+    return maps
+
+
+def _leaves_a_backward_hook(model, x, target):
+    maps = HIRES(model, x, target)
+    model.features.register_full_backward_hook(lambda mod, gi, go: None)
+    return maps
+
+
+def _leaves_a_pre_hook(model, x, target):
+    maps = HIRES(model, x, target)
+    model.register_forward_pre_hook(lambda mod, i: None)
+    return maps
+
+
+@pytest.mark.parametrize("explainer", [_opens_the_wall, _replaces_forward, _leaves_a_hook,
+                                       _leaves_a_backward_hook, _leaves_a_pre_hook])
+def test_an_explainer_rewiring_the_model_is_named(explainer):
+    """Non-persistent buffers (a wall's visible mask), an instance forward and hooks are part
+    of the model the next explainer would see."""
+    for skip in (False, True):
+        model = ToyCNN(image_size=16, V=6, k=3, k_pool=2, wall=Wall.bottom(3), bias=True,
+                       num_classes=4).eval()
+        with pytest.raises(errors.ExplainerMisbehaved, match="culprit"):
+            scoreboard({"honest": HIRES, "culprit": explainer, "later": GRADCAM}, model, X,
+                       skip_errors=skip)
+
+
+def test_an_explainer_clearing_the_vit_attention_mask_is_named():
+    """WalledViT.allowed is a non-persistent buffer: clearing it unwalls the network."""
+    from camwalls_lib.networks.vit import WalledViT
+    vit = WalledViT(image_size=8, patch=2, dim=8, depth=1, heads=2, wall=Wall.bottom(1)).eval()
+    x = torch.rand(2, 1, 8, 8)
+
+    def culprit(model, x_, target):
+        maps = HIRES(model, x_, target)
+        model.allowed.fill_(True)
+        return maps
+    with pytest.raises(errors.ExplainerMisbehaved, match="culprit"):
+        scoreboard({"culprit": culprit, "later": HIRES}, vit, x)
+
+
+def test_honest_explainers_leave_the_fingerprint_as_it_was():
+    from camwalls_lib.metrics.wallcheck import fingerprint
+    model = ToyCNN(image_size=16, V=6, k=3, k_pool=2, wall=Wall.bottom(3), bias=True,
+                   num_classes=4).eval()
+    before = fingerprint(model)
+    for method in ("gradcam", "scorecam", "opticam", "pcam+"):
+        camwalls_explainer(method, **({"steps": 2} if method == "opticam" else {}))(
+            model, X, torch.tensor([0, 1, 2]))
+        assert fingerprint(model) == before, method

@@ -13,22 +13,29 @@ it (``questions.csv`` of the assignments lists them).
 
 A submission runs its code on this machine with your permissions: grade only notebooks you
 would run yourself, or use Otter's container grading (``otter grade``, Docker) instead.
+
+Nothing is lost on a bad run: an autograder zip that is damaged, is not Otter's, or holds no
+tests (a chapter graded by hand) is refused before any notebook runs; and the gradebook is
+written at once (a temporary file, then ``os.replace``) only when at least one submission was
+graded -- a run in which none could be leaves an existing gradebook as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
+import io
+import json
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import otter.run
 from otter.run import capture_run_output
 
-__all__ = ["grade_submission", "grade_folder", "main", "FIELDS"]
+from camwalls_lib import validate
+
+__all__ = ["grade_submission", "grade_folder", "check_autograder", "main", "FIELDS"]
 
 FIELDS = ["student", "question", "points", "max_points", "feedback"]
 
@@ -68,16 +75,50 @@ def _submissions(folder: Path) -> list[Path]:
     return found
 
 
-def grade_folder(autograder, submissions, gradebook, echo=print) -> list[dict]:
-    """Grade every submission of folder ``submissions``; write ``gradebook`` (CSV) at once."""
-    autograder, submissions, gradebook = Path(autograder), Path(submissions), Path(gradebook)
+def check_autograder(autograder) -> list[str]:
+    """The test files of an Otter autograder zip (``tests/*.py``), after checking it is one:
+    a sound zip (every member's CRC) holding Otter's ``otter_config.json`` (a JSON object) and
+    ``run_autograder``, and at least one test. ``ValueError`` naming the file otherwise."""
+    autograder = Path(autograder)
+    where = ("pass the autograder.zip that tools/assignments.py wrote "
+             "(OUT/NN_name/autograder/autograder.zip)")
     if not zipfile.is_zipfile(autograder):
-        raise ValueError(f"AUTOGRADER {autograder} is not a zip file: pass the autograder.zip "
-                         "that tools/assignments.py wrote (OUT/NN_name/autograder/autograder.zip).")
+        raise ValueError(f"AUTOGRADER {autograder} is not a zip file: {where}.")
+    try:
+        with zipfile.ZipFile(autograder) as z:
+            damaged = z.testzip()
+            names = z.namelist()
+            config = json.loads(z.read("otter_config.json")) if "otter_config.json" in names \
+                else None
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
+        raise ValueError(f"AUTOGRADER {autograder} cannot be read ({type(e).__name__}: "
+                         f"{e}): {where}.") from e
+    if damaged:
+        raise ValueError(f"AUTOGRADER {autograder} is damaged ({damaged} fails its CRC): {where}.")
+    if not isinstance(config, dict) or "run_autograder" not in names:
+        raise ValueError(f"AUTOGRADER {autograder} is not an Otter autograder (no "
+                         f"otter_config.json and run_autograder in it): {where}.")
+    tests = sorted(n for n in names if n.startswith("tests/") and n.endswith(".py"))
+    if not tests:
+        raise ValueError(f"AUTOGRADER {autograder} holds no tests, so every submission would "
+                         "score 0 / 0: this assignment's questions are graded by hand (see "
+                         "questions.csv of the assignments); nothing was graded or written.")
+    return tests
+
+
+def grade_folder(autograder, submissions, gradebook, echo=print) -> list[dict]:
+    """Grade every submission of folder ``submissions``; write ``gradebook`` (CSV) at once.
+
+    Everything is checked before any notebook runs (:func:`check_autograder`, the folder, the
+    gradebook's name and folder); the gradebook is written atomically and only if at least one
+    submission was graded, so a failed run leaves an existing gradebook untouched."""
+    autograder, submissions, gradebook = Path(autograder), Path(submissions), Path(gradebook)
+    check_autograder(autograder)
     if not submissions.is_dir():
         raise NotADirectoryError(f"SUBMISSIONS {submissions} is not a folder of notebooks.")
     if gradebook.suffix != ".csv":
         raise ValueError(f"GRADEBOOK {gradebook} must end in .csv")
+    validate.output_file(gradebook, "GRADEBOOK")
     rows = []
     for path in _submissions(submissions):
         mine = grade_submission(autograder, path)
@@ -85,17 +126,16 @@ def grade_folder(autograder, submissions, gradebook, echo=print) -> list[dict]:
         got = sum(float(r["points"]) for r in mine)
         most = sum(float(r["max_points"] or 0) for r in mine)
         echo(f"{path.stem}: {got:g} / {most:g}")
-    gradebook.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=gradebook.parent, suffix=".csv.tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, gradebook)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    if not any(r["question"] != "(notebook failed)" for r in rows):
+        raise RuntimeError(f"no submission could be graded (every notebook failed: see the "
+                           f"messages above); the gradebook {gradebook} was not written"
+                           + (" and keeps its earlier grades" if gradebook.exists() else "")
+                           + ".")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    validate.atomic_write_text(gradebook, text.getvalue())
     echo(f"gradebook: {gradebook} ({len({r['student'] for r in rows})} students)")
     return rows
 
@@ -112,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         grade_folder(args.autograder, args.submissions, args.gradebook)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -14,16 +14,20 @@ outputs cleared::
 Command line: ``python tools/student_build.py REPO OUT_DIR [--built BUILD_DIR]``
 (``BUILD_DIR`` defaults to ``REPO/_build``).
 
-The tool deletes only what it made: it writes a marker file (:data:`MARKER`) in every folder
-it creates, and replaces such a folder's own outputs on a rerun. An output folder that holds
-files without the marker, that holds the repository or the build it reads, or that lies
-inside the repository (except under its ``_build/``) or inside the build's executed notebooks
-is refused before anything is written.
+The tool deletes only what it made: every folder it writes into holds its manifest
+(:data:`MARKER`, the list of every file and folder the tool wrote there), and a rerun deletes
+exactly the entries of that list, nothing else. A file the tool did not write (a user's notes
+in ``OUT/``) is kept; one inside the tool's own outputs (``OUT/src``, ``OUT/_build``), where the
+next build would overwrite or mix with it, stops the tool before anything is deleted, naming
+it. An output folder that holds files without a manifest, that holds the repository or the
+build it reads, or that lies inside the repository (except under its ``_build/``) or inside
+the build's executed notebooks is refused before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -33,13 +37,16 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from camwalls_lib import validate
 from camwalls_lib.errors import UnsafePath
 from edition import strip_solutions
 
 __all__ = ["MARKER", "student_config", "student_sources", "build_student_edition", "main"]
 
 MARKER = ".camwalls-student-edition"
-"""The file this tool writes in every folder it creates: only such folders are ever cleared."""
+"""The manifest this tool writes in every folder it creates: JSON, ``{"tool": ..., "files":
+[...], "dirs": [...]}`` (paths relative to that folder). Only the paths it lists are ever
+deleted."""
 _OUTPUTS = ("src", "_build", "build.log")       # what build_student_edition writes in OUT
 
 _IGNORE = shutil.ignore_patterns(".git", "_build", ".venv", "venv", "student", "__pycache__",
@@ -93,12 +100,15 @@ def student_sources(repo: Path, built: Path, out: Path) -> list[Path]:
         nb = strip_solutions(nbformat.read(source, as_version=4))
         _restore_glue(nb, source.with_suffix(".glue.json"))
         chapters[chapter.name] = nb
-    _claim(out, clear=None)
-    shutil.copytree(repo, out, ignore=_IGNORE, dirs_exist_ok=True)
-    written = []
-    for name, nb in chapters.items():
-        nbformat.write(nb, out / "book" / name)
-        written.append(out / "book" / name)
+    _claim(out, outputs=None)
+    try:
+        shutil.copytree(repo, out, ignore=_IGNORE, dirs_exist_ok=True)
+        written = []
+        for name, nb in chapters.items():
+            nbformat.write(nb, out / "book" / name)
+            written.append(out / "book" / name)
+    finally:
+        _record(out, outputs=None)              # even a failed run lists what it wrote
     return written
 
 
@@ -140,23 +150,67 @@ def _check_ours(out: Path) -> None:
                          "or remove it yourself.")
 
 
-def _claim(out: Path, clear) -> None:
-    """Make ``out`` this tool's folder: check it (:func:`_check_ours`), remove its previous
-    outputs (the names in ``clear``; all of it if None -- only ever in a folder holding the
-    marker), create it and write the marker."""
+def _manifest(out: Path) -> tuple[set, set]:
+    """``(files, dirs)`` this tool wrote in ``out`` by its manifest (empty if it has none; an
+    unreadable manifest -- an older tool's marker, an edit -- lists nothing, so nothing there
+    is deleted)."""
+    try:
+        data = json.loads((out / MARKER).read_text())
+        return set(data["files"]), set(data["dirs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set(), set()
+
+
+def _entries(out: Path, outputs) -> tuple[set, set]:
+    """``(files, dirs)`` now under ``out``'s ``outputs`` (names in ``out``; None: all of it),
+    relative to ``out``, the manifest itself left out. Symbolic links count as files (never
+    followed)."""
+    roots = [out / name for name in outputs] if outputs is not None else \
+        [p for p in out.iterdir()] if out.is_dir() else []
+    files, dirs = set(), set()
+    for root in roots:
+        if root.is_dir() and not root.is_symlink():
+            dirs.add(root.relative_to(out).as_posix())
+            for p in root.rglob("*"):
+                rel = p.relative_to(out).as_posix()
+                (dirs if p.is_dir() and not p.is_symlink() else files).add(rel)
+        elif root.exists() or root.is_symlink():
+            files.add(root.relative_to(out).as_posix())
+    files.discard(MARKER)
+    return files, dirs
+
+
+def _claim(out: Path, outputs) -> None:
+    """Make ``out`` this tool's folder: check it (:func:`_check_ours`), refuse
+    (:class:`UnsafePath`, nothing deleted) if its ``outputs`` (names in ``out``; None: the whole
+    folder) hold a file its manifest does not list, then delete exactly the files and (now
+    empty) folders the manifest lists, create ``out`` and write its manifest."""
     _check_ours(out)
-    if (out / MARKER).is_file():
-        for name in clear if clear is not None else [p.name for p in out.iterdir()]:
-            target = out / name
-            if target.is_dir() and not target.is_symlink():
-                if clear is not None:       # a named output inside OUT: marked by us too
-                    _check_ours(target)
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
+    mine, my_dirs = _manifest(out)
+    files, dirs = _entries(out, outputs)
+    foreign = sorted(files - mine) + sorted(d for d in dirs - my_dirs
+                                            if not any((out / d).iterdir()))
+    if foreign:
+        raise UnsafePath(f"OUT_DIR {out} holds {len(foreign)} file(s) this tool did not write "
+                         f"where it writes its outputs: {', '.join(foreign[:5])}"
+                         f"{' ...' if len(foreign) > 5 else ''}. Nothing was deleted: move "
+                         "them elsewhere (or choose a new output folder) and run it again.")
+    for rel in sorted(mine & files):
+        (out / rel).unlink()
+    for rel in sorted(my_dirs & dirs, key=lambda d: d.count("/"), reverse=True):
+        with contextlib.suppress(OSError):      # not empty: it holds something kept
+            (out / rel).rmdir()
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by tools/student_build.py; a rerun replaces this folder's "
-                              "outputs\n")
+    _record(out, outputs)
+
+
+def _record(out: Path, outputs) -> None:
+    """Write ``out``'s manifest: every file and folder now under its ``outputs`` (the tool
+    checked, before writing, that none of them was someone else's)."""
+    files, dirs = _entries(out, outputs)
+    validate.atomic_write_text(out / MARKER, json.dumps(
+        {"tool": "tools/student_build.py; a rerun deletes exactly the paths listed here",
+         "files": sorted(files), "dirs": sorted(dirs)}, indent=0) + "\n")
 
 
 def build_student_edition(repo, out, built=None, echo=print) -> Path:
@@ -166,12 +220,21 @@ def build_student_edition(repo, out, built=None, echo=print) -> Path:
     repo, out = Path(repo), Path(out)
     built = Path(built) if built is not None else repo / "_build"
     check_places(repo, built, out)
-    _claim(out, clear=_OUTPUTS)
+    _claim(out, outputs=_OUTPUTS)
+    try:
+        html = _build(repo, built, out)
+    finally:
+        _record(out, outputs=_OUTPUTS)          # even a failed build lists what it wrote
+    echo(f"student edition: {len(list((out / 'src' / 'book').glob('*.ipynb')))} chapters "
+         f"without solutions, HTML in {html}")
+    return html
+
+
+def _build(repo: Path, built: Path, out: Path) -> Path:
     src = out / "src"
     chapters = student_sources(repo, built, src)
     config = student_config(yaml.safe_load((src / "_config.yml").read_text()))
     (src / "_config_student.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    _claim(out / "_build", clear=None)          # Sphinx writes there: marked as ours too
     cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
            "build", str(src), "--config", str(src / "_config_student.yml"), "--path-output", str(out)]
     run = subprocess.run(cmd, cwd=src, capture_output=True, text=True)
@@ -183,7 +246,6 @@ def build_student_edition(repo, out, built=None, echo=print) -> Path:
         download = html / "_sources" / "book" / chapter.name
         if download.parent.is_dir():
             nbformat.write(_clear_outputs(nbformat.read(chapter, as_version=4)), download)
-    echo(f"student edition: {len(chapters)} chapters without solutions, HTML in {html}")
     return html
 
 

@@ -186,16 +186,33 @@ def _key(method) -> str:
 
 def _check_options(name: str | None, options: dict) -> None:
     """The options a method accepts (read from its rule's signature; ``name`` None: a user's
-    rule, not checked) and counts that must be positive ints (``batch_size``, ``steps``)."""
+    rule, whose options are its own business), each checked against the kind of its default:
+    a bool default takes True/False only, an int default a positive int (``batch_size``,
+    ``steps``), a float default a finite number > 0 (``lr``: NaN, inf, 0 and negatives are
+    refused here, not deep inside an optimiser)."""
+    defaults = {"batch_size": 1, "steps": 1}
     if name is not None:
         accepted = options_of(name)
         unknown = set(options) - set(accepted)
         if unknown:
             raise BadType(f"{LABELS[name]} takes no option(s) {sorted(unknown)}; "
                           f"it accepts {list(accepted) or 'none'}.")
-    for key in ("batch_size", "steps"):
-        if key in options:
-            validate.positive_int(options[key], key)
+        rule = RULES.get(name)
+        defaults.update(_defaults(rule.weights if rule is not None else polycam))
+    for key, value in options.items():
+        kind = defaults.get(key)
+        if isinstance(kind, bool):
+            validate.boolean(value, key)
+        elif isinstance(kind, int):
+            validate.positive_int(value, key)
+        elif isinstance(kind, float):
+            validate.positive_number(value, key)
+
+
+def _defaults(fn) -> dict:
+    """``{option: default}`` of the keyword options of ``fn`` that have one."""
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.default is not inspect.Parameter.empty}
 
 
 def _apply(rule: Method, cap: Capture, options: dict) -> torch.Tensor:

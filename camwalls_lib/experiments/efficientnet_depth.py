@@ -114,9 +114,16 @@ def main(argv=None) -> int:
     (block 5) and the deeper ones (blocks 8 and 11) on the offline photo composites. Under
     torchrun the composites are shared among the processes; rank 0 prints and writes."""
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.efficientnet_depth")
-    p.add_argument("out")
-    p.add_argument("--size", type=int, default=448)
+    p.add_argument("out", type=validate.file_arg)
+    p.add_argument("--size", type=validate.count_arg, default=448)
     a = p.parse_args(argv)
+    if a.out == "-":
+        p.error("OUT must be a file path, not '-'")
+    with validate.usage_errors(p):               # a refusal: one line and status 2
+        return _depth(a)
+
+
+def _depth(a) -> int:
     world, _ = distributed.setup("cpu")
     result = {"sweep": [asdict(g) for g in depth_sweep()], "leak": {}}
     photos = offline_photos(a.size)

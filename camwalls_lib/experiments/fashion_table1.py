@@ -128,8 +128,10 @@ def summary(tables: dict[str, LeakTable]) -> dict[str, tuple[float, float, int]]
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.fashion_table1",
                                 description="Table 1 on the Fashion-MNIST masked VGG16.")
-    p.add_argument("--weights", default=str(ASSETS), help="folder with walled.pt, record.json")
-    p.add_argument("--out", help="folder for the CSVs and table1.json (default: --weights)")
+    p.add_argument("--weights", default=str(ASSETS), type=validate.existing_dir_arg,
+                   help="folder with walled.pt, record.json")
+    p.add_argument("--out", type=validate.dir_arg,
+                   help="folder for the CSVs and table1.json (default: --weights)")
     # the long names work under torchrun, whose parser rejects --n as an ambiguous prefix
     p.add_argument("--n", "--composites", dest="n", type=validate.count_arg, default=512,
                    help="composites (gradient methods)")
@@ -137,21 +139,28 @@ def main(argv=None) -> int:
                    type=validate.count_arg, default=64, help="composites (perturbation methods)")
     a = p.parse_args(argv)                       # every argument checked before any work
     out = Path(a.out or a.weights)
+    with validate.usage_errors(p):               # a refusal: one line and status 2
+        return _table1(a, out)
+
+
+def _table1(a, out: Path) -> int:
     world, _ = distributed.setup("cpu")
-    model = load_trained(True, a.weights)
-    test = load_fashion("test")
-    stack = same_class_stackmix(test, a.n)
-    if not same_logits(model, stack, test):
-        raise RuntimeError("The walled network's logits depend on the dead zone: a bug.")
-    tables = compute_table1(model, stack, a.n_perturbation, out, progress=world.main)
-    result = {"summary": summary(tables), "uniform": 100 * uniform_mu(),
-              "seconds": {m: s for t in tables.values() for m, s in t.seconds.items()},
-              "source": stack.source, "classes": CLASSES}
-    if world.main:
-        validate.atomic_write_text(out / "table1.json", json.dumps(result, indent=1))
-        for m, (mean, sd, n) in result["summary"].items():
-            print(f"{m:12s} {mean:6.1f} ± {sd:5.1f}  (n={n})")
-    distributed.teardown()
+    try:
+        model = load_trained(True, a.weights)
+        test = load_fashion("test")
+        stack = same_class_stackmix(test, a.n)
+        if not same_logits(model, stack, test):
+            raise RuntimeError("The walled network's logits depend on the dead zone: a bug.")
+        tables = compute_table1(model, stack, a.n_perturbation, out, progress=world.main)
+        result = {"summary": summary(tables), "uniform": 100 * uniform_mu(),
+                  "seconds": {m: s for t in tables.values() for m, s in t.seconds.items()},
+                  "source": stack.source, "classes": CLASSES}
+        if world.main:
+            validate.atomic_write_text(out / "table1.json", json.dumps(result, indent=1))
+            for m, (mean, sd, n) in result["summary"].items():
+                print(f"{m:12s} {mean:6.1f} ± {sd:5.1f}  (n={n})")
+    finally:
+        distributed.teardown()
     return 0
 
 

@@ -230,8 +230,9 @@ def _recipe_of(path: Path, name: str, fix: str) -> FashionRecipe:
         numbers = (recipe.train_items, recipe.test_items, recipe.epochs, recipe.batch_size)
         if not all(isinstance(n, int) and n > 0 for n in numbers) or not recipe.width > 0:
             raise BadValue("a count or the width is not positive")
-    except FileNotFoundError:
-        raise
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"No record {path} beside the weights (it holds the recipe "
+                                f"they were trained with); {fix}.") from e
     except (ValueError, TypeError, KeyError, OSError) as e:
         raise validate.CorruptFile(f"The record {path} is damaged or lacks the recipe of the "
                                    f"{name} network ({type(e).__name__}: {str(e)[:120]}); "
@@ -251,7 +252,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.fashion_vgg",
                                 description="Train the masked VGG16 and its unwalled twin on "
                                             "Fashion-MNIST at 224 x 224.")
-    p.add_argument("--out", required=True, help="folder for weights, record.json, train_log.txt")
+    p.add_argument("--out", required=True, type=validate.dir_arg,
+                   help="folder for weights, record.json, train_log.txt")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints")
     p.add_argument("--train", type=validate.count_arg, default=RECIPE.train_items,
                    help="training items")
@@ -265,15 +267,14 @@ def main(argv=None) -> int:
     p.add_argument("--only", choices=["walled", "unwalled"], help="train one network only")
     p.add_argument("--device", type=_device, help="cpu or cuda (default: cuda if available)")
     a = p.parse_args(argv)               # every argument checked before any work
-    if Path(a.out).exists() and not Path(a.out).is_dir():
-        p.error(f"--out {a.out} is a file, not a folder")
     recipe = replace(RECIPE, train_items=a.train, test_items=a.test, val_items=a.val,
                      epochs=a.epochs,
                      width=a.width, lr=a.lr)
     which = (a.only,) if a.only else ("walled", "unwalled")
     _, device = distributed.setup(a.device)     # torchrun: join its process group
     try:
-        train_pair(a.out, recipe, a.resume, device, which)
+        with validate.usage_errors(p):          # a refusal: one line and status 2
+            train_pair(a.out, recipe, a.resume, device, which)
     finally:
         distributed.teardown()
     return 0

@@ -292,8 +292,9 @@ def main(argv=None) -> int:
         parser.error(f"--resume: no checkpoint at {Path(args.out) / 'checkpoint.pt'}.")
     world, device = distributed.setup()          # torchrun: join its process group
     try:
-        train(args.recipe, args.data, args.out, resume=args.resume, device=device,
-              **overrides)
+        with validate.usage_errors(parser):     # a refusal: one line and status 2
+            train(args.recipe, args.data, args.out, resume=args.resume, device=device,
+                  **overrides)
     except KeyboardInterrupt:
         if world.main:
             print(f"\nInterrupted: checkpoint saved in {args.out}; continue with --resume.")

@@ -267,13 +267,14 @@ def main(argv=None) -> int:
                                 description="Train (or load from the cache) a walled MNIST CNN.")
     p.add_argument("--variant", choices=sorted(VARIANTS), default="toy")
     p.add_argument("--no-wall", action="store_true", help="the unwalled baseline")
-    p.add_argument("--images", type=int, help=f"training images seen ({RECIPE['images']:,})")
+    p.add_argument("--images", type=validate.count_arg, help=f"training images seen ({RECIPE['images']:,})")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     a = p.parse_args(argv)
     world, device = distributed.setup(a.device)        # torchrun: join its process group
     try:
-        trained = train_walled_mnist(None if a.no_wall else "lower third", a.variant,
-                                     images=a.images, device=device, progress=world.main)
+        with validate.usage_errors(p):          # a refusal: one line and status 2
+            trained = train_walled_mnist(None if a.no_wall else "lower third", a.variant,
+                                         images=a.images, device=device, progress=world.main)
     finally:
         distributed.teardown()
     if world.main:

@@ -78,31 +78,53 @@ def save(model: WalledResNet, record: dict, path) -> Path:
 
 def load(variant: str = "head", walled: bool = True, seed: int = 0,
          folder=None) -> tuple[WalledResNet, dict]:
-    """A shipped network (eval mode) and its record, from ``folder`` (default :data:`FOLDER`)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
+    """A shipped network (eval mode) and its record, from ``folder`` (default :data:`FOLDER`).
+
+    ``variant``: one of :data:`~camwalls_lib.networks.resnet.VARIANTS` (any case);
+    ``walled``: True or False (a string such as ``"no"`` is refused, not read as True);
+    ``seed``: an int >= 0. A file that holds another network's weights (another variant, or
+    the twin with or without the wall) is a :class:`~camwalls_lib.errors.CorruptFile` naming it.
+    """
+    variant = validate.choice(variant, "variant", VARIANTS)
+    walled = validate.boolean(walled, "walled")
+    seed = validate.positive_int(seed, "seed", minimum=0)
     path = Path(folder if folder is not None else FOLDER) / name_of(variant, walled, seed)
     fix = "re-create it with `python -m camwalls_lib.experiments.resnet_walls --out FOLDER`"
     what = "walled residual network" if walled else "unwalled residual network"
     blob = validate.load_tensors(path, what, fix)
     state = validate.unsealed(blob, path, what, fix)
+    try:
+        record = json.loads(blob["record"])
+        made = (record["variant"], record["walled"], record["seed"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise validate.CorruptFile(f"The {what} {path} lacks its record; {fix}.") from e
+    if made != (variant, walled, seed):
+        raise validate.CorruptFile(
+            f"{path} holds the weights of {name_of(*made)}, not of {path.name} (a file copied "
+            f"or renamed?); {fix}.")
     model = WalledResNet(variant, None if walled else 0)
-    model.load_state_dict(state)
-    return model.eval(), json.loads(blob["record"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise validate.CorruptFile(f"{path} does not fit the {variant} network "
+                                   f"({str(e).splitlines()[0][:160]}); {fix}.") from e
+    return model.eval(), record
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.resnet_walls",
                                 description="Train the wall-test benchmark's residual networks "
                                             "on MNIST (head: seeds 0-2; stage: seed 0).")
-    p.add_argument("--out", required=True, help="folder for the .pt files")
-    p.add_argument("--max-train", type=int, help="train on the first N images only")
+    p.add_argument("--out", required=True, type=validate.existing_dir_arg,
+                   help="existing folder for the .pt files")
+    p.add_argument("--max-train", type=validate.count_arg,
+                   help="train on the first N images only")
     a = p.parse_args(argv)
-    out = validate.explicit_dir(a.out, "the output folder", "pass --out FOLDER")
     jobs = [("head", True, s) for s in SEEDS] + [("stage", True, 0)]
     for variant, walled, seed in jobs:
-        model, record = train(variant, walled, seed, a.max_train)
-        save(model, record, Path(out) / name_of(variant, walled, seed))
+        with validate.usage_errors(p):          # a refusal: one line and status 2
+            model, record = train(variant, walled, seed, a.max_train)
+            save(model, record, Path(a.out) / name_of(variant, walled, seed))
         print(f"{name_of(variant, walled, seed)}: test accuracy {100 * record['accuracy']:.2f} % "
               f"({record['seconds']} s)")
     return 0

@@ -127,13 +127,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.vit_walls",
                                 description="Train (or load from the cache) the walled ViT.")
     p.add_argument("--no-wall", action="store_true", help="the unwalled twin")
-    p.add_argument("--epochs", type=int, help=f"epochs ({RECIPE['epochs']})")
+    p.add_argument("--epochs", type=validate.count_arg, help=f"epochs ({RECIPE['epochs']})")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     a = p.parse_args(argv)
     world, device = distributed.setup(a.device)        # torchrun: join its process group
     try:
-        trained = train_walled_vit(None if a.no_wall else "default", epochs=a.epochs,
-                                   device=device, progress=world.main)
+        with validate.usage_errors(p):          # a refusal: one line and status 2
+            trained = train_walled_vit(None if a.no_wall else "default", epochs=a.epochs,
+                                       device=device, progress=world.main)
     finally:
         distributed.teardown()
     if world.main:

@@ -6,8 +6,8 @@ an explainer returns, and that the explainer left the model as it found it.
   walled model) inside the model's own dead zone;
 - :func:`targets` -- the explained classes, from one checked forward pass;
 - :func:`as_maps` -- an explainer's output as ``[N, H, W]`` non-negative finite maps;
-- :func:`fingerprint`, :func:`check_unchanged` -- weights, buffers and train/eval mode, before
-  and after an explainer ran.
+- :func:`fingerprint`, :func:`check_unchanged` -- weights, buffers (persistent or not),
+  train/eval mode, replaced ``forward`` and hooks, before and after an explainer ran.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ def as_maps(out, x: torch.Tensor, name: str = "explainer") -> torch.Tensor:
     ``x [N, C, H, W]``, after checking shape, finiteness and sign."""
     N, (H, W) = x.shape[0], x.shape[-2:]
     if isinstance(out, np.ndarray):
-        out = torch.from_numpy(np.ascontiguousarray(out))
+        if out.dtype.kind not in "biufc":
+            raise BadType(f"{name} returned a numpy array of {out.dtype} (not numbers); an "
+                          "explainer must return maps of numbers [N, h, w], e.g. "
+                          "np.asarray(maps, dtype=np.float32).")
+        try:
+            out = torch.from_numpy(np.ascontiguousarray(out))
+        except TypeError:                   # a dtype torch cannot hold, e.g. uint32 on old torch
+            out = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float64))
     if not torch.is_tensor(out):
         raise BadType(f"{name} returned {type(out).__name__}; an explainer must return a "
                       f"torch tensor or numpy array of maps [N, h, w] (N = {N}).")
@@ -115,17 +122,34 @@ def targets(model, x, target) -> torch.Tensor:
         return resolve_target(target, forward(model, x))
 
 
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks")
+
+
 def fingerprint(model: nn.Module) -> tuple:
-    """What an explainer must leave as it found it: the checksum of every parameter and
-    buffer, and the train/eval mode of every module."""
-    return (validate.checksum(dict(model.state_dict(keep_vars=False))),
-            tuple(m.training for m in model.modules()))
+    """What an explainer must leave as it found it: the checksum of every parameter and every
+    buffer (persistent or not: a walled ViT's attention mask ``allowed`` and a
+    ``FeatureWall``'s ``visible`` are not in the ``state_dict``), the train/eval mode of every
+    module, and how each module runs: a ``forward`` set on the instance, and its number of
+    forward / backward hooks (and of the global ones)."""
+    tensors = {f"parameter {n}": p for n, p in model.named_parameters(remove_duplicate=False)}
+    tensors.update({f"buffer {n}": b for n, b in model.named_buffers(remove_duplicate=False)
+                    if b is not None})
+    wiring = tuple((n, type(m).__name__, id(m.__dict__.get("forward")),
+                    *(len(getattr(m, h, None) or ()) for h in _HOOKS))
+                   for n, m in model.named_modules(remove_duplicate=False))
+    from torch.nn.modules import module as torch_module
+    hooks = tuple(len(getattr(torch_module, h, None) or ()) for h in _GLOBAL_HOOKS)
+    return (validate.checksum(tensors), tuple(m.training for m in model.modules()),
+            wiring + (hooks,))
 
 
 def check_unchanged(model: nn.Module, before: tuple, label: str) -> None:
     after = fingerprint(model)
     if after != before:
-        what = "weights or buffers" if after[0] != before[0] else "train/eval mode"
+        what = ("weights or buffers" if after[0] != before[0] else "train/eval mode"
+                if after[1] != before[1] else "forward, hooks or submodules")
         raise ExplainerMisbehaved(
             f"the explainer {label!r} changed the model's {what}: every later explainer would "
             "be tested on another network. Make it restore what it changes (e.g. "

@@ -9,8 +9,9 @@ and reports per image and overall:
 - ``mu``: the paper's Eq. (7), ``||map on the dead zone||_2 / ||map||_2``;
 - ``mass``: the share of the map's total mass (l1) that lies in the dead zone;
 - ``max_inside`` / ``max_outside``: the largest value in and out of the dead zone;
-- a verdict: ``"exactly zero"`` (not one dead pixel is above 0), ``"below tolerance"``
-  (``mu <= tolerance``) or ``"leaks"``; ``"blank"`` for a map that is 0 everywhere (a
+- a verdict: ``"exactly zero"`` (not one dead pixel is above 0, read from the map itself),
+  ``"below tolerance"`` (``0 < mu <= tolerance``; with ``tolerance=0`` any value above 0 in
+  the dead zone leaks) or ``"leaks"``; ``"blank"`` for a map that is 0 everywhere (a
   ReLU'd map with no positive evidence), which says nothing about the wall.
 
 Maps below input resolution are upsampled with :func:`camwalls_lib.cams.upsample` (bilinear,
@@ -32,7 +33,7 @@ import torch.nn as nn
 
 from .. import cams, validate
 from ..errors import BadType, BadValue, ExplainerMisbehaved
-from .mu import mu
+from .mu import mass_share, mu
 from .wallcheck import as_maps, check_batch, check_unchanged, check_zone, fingerprint, targets
 
 __all__ = ["Explainer", "WallReport", "wall_test", "assert_wall_holds", "camwalls_explainer",
@@ -124,15 +125,16 @@ def _run(explainer, model, x, target, zone, tolerance, name, library) -> WallRep
     seconds = (time.perf_counter() - start) / x.shape[0]
     check_unchanged(model, before, label)
     maps = as_maps(out, x, label)
-    inside = maps[:, zone]
-    max_inside = inside.amax(1)
-    total = maps.flatten(1).sum(1)
+    max_inside = maps[:, zone].amax(1)
+    peak = maps.flatten(1).amax(1)
     mus = mu(maps, zone)
+    # "exactly zero" reads the dead pixels themselves, never a ratio that could round to 0;
+    # tolerance 0 therefore passes only maps with nothing at all behind the wall
     verdicts = ["blank" if t == 0 else "exactly zero" if m == 0 else
-                "below tolerance" if u <= tolerance else "leaks"
-                for t, m, u in zip(total.tolist(), max_inside.tolist(), mus.tolist())]
-    return WallReport(label, library, mus, torch.where(total > 0, inside.sum(1) / total, 0),
-                      max_inside, maps[:, ~zone].amax(1), verdicts, seconds, tolerance, maps)
+                "below tolerance" if tolerance > 0 and u <= tolerance else "leaks"
+                for t, m, u in zip(peak.tolist(), max_inside.tolist(), mus.tolist())]
+    return WallReport(label, library, mus, mass_share(maps, zone), max_inside,
+                      maps[:, ~zone].amax(1), verdicts, seconds, tolerance, maps)
 
 
 def assert_wall_holds(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=None,

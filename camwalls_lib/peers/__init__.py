@@ -11,16 +11,23 @@ Every ``explainers(layer=None, ...)`` returns ``{method name: explainer}``, each
 callable ``(model, x [N, C, H, W], target [N]) -> [N, h, w]`` maps exactly as that library's
 users get them (its own ReLU, normalisation and resizing), ready for
 :func:`camwalls_lib.metrics.walltest.wall_test`. ``layer=None`` explains ``model.cam_layer`` (or the
-last ``Conv2d``), like :func:`camwalls_lib.cams.compute`.
+last ``Conv2d``), like :func:`camwalls_lib.cams.compute`. Every explainer checks what it is
+given before the peer library sees it (:func:`checked`): a target out of the model's range is
+a :class:`~camwalls_lib.errors.BadValue`, not an index error deep inside that library.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 
-from .. import validate
+import torch
 
-__all__ = ["PIP_COMMAND", "LIBRARIES", "require", "explainers", "method_names"]
+from .. import validate
+from ..cams.capture import forward
+from ..helpers import eval_mode, resolve_target
+
+__all__ = ["PIP_COMMAND", "LIBRARIES", "require", "explainers", "method_names", "checked"]
 
 PIP_COMMAND = "pip install camwalls[peers]"
 
@@ -58,3 +65,16 @@ def method_names(methods, known: tuple, offered, package: str) -> tuple:
         raise validate.BadValue(f"methods {missing} are not offered by the installed {package}: "
                                 f"upgrade it (pip install -U {package}) or leave them out.")
     return names
+
+
+def checked(explain):
+    """``explain(model, x, target)`` with the one input check every adapter shares: ``model`` a
+    network, ``x`` images ``[N, C, H, W]`` in its dtype, and ``target`` (None: each image's
+    predicted class; an int or ``N`` ints) checked against the number of classes the model
+    returns (one forward pass without gradients), then handed on as a long tensor ``[N]``."""
+    @functools.wraps(explain)
+    def run(model, x, target=None):
+        with eval_mode(model), torch.no_grad():
+            logits = forward(model, x)
+        return explain(model, x, resolve_target(target, logits))
+    return run

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .. import cams, validate
 from ..helpers import eval_mode
-from . import method_names, require
+from . import checked, method_names, require
 
 __all__ = ["METHODS", "explainers"]
 
@@ -51,7 +51,7 @@ def _layer_gradcam(attr, layer):
                 x, target=target, relu_attributions=True)
         return attr.LayerAttribution.interpolate(maps, tuple(x.shape[-2:]))[:, 0]
     explain.__name__ = "LayerGradCam"
-    return explain
+    return checked(explain)
 
 
 def _pixel(cls, name, layer=None, **options):
@@ -62,4 +62,4 @@ def _pixel(cls, name, layer=None, **options):
             a = method.attribute(x.clone().requires_grad_(True), target=target, **options)
         return a.detach().abs().sum(1)
     explain.__name__ = name
-    return explain
+    return checked(explain)

@@ -18,7 +18,7 @@ import torch
 
 from .. import cams
 from ..helpers import eval_mode
-from . import require
+from . import checked, require
 from .superpixels import SIDE, grid
 
 __all__ = ["METHODS", "explainers"]
@@ -50,7 +50,7 @@ def _explainer(attr, name, layer, samples):
         finally:
             torch.set_rng_state(state)
     explain.__name__ = name
-    return explain
+    return checked(explain)
 
 
 def _attribute(attr, name, model, x, target, layer, samples):

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import cams, validate
 from ..helpers import eval_mode
-from . import method_names, require
+from . import checked, method_names, require
 
 __all__ = ["METHODS", "explainers"]
 
@@ -54,7 +54,7 @@ def _explainer(cls, layer, batch_size, quiet):
                 eval_mode(model):
             return _run(cls, model, x, target, layer, batch_size)
     explain.__name__ = cls.__name__
-    return explain
+    return checked(explain)
 
 
 def _run(cls, model, x, target, layer, batch_size):

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from ..helpers import eval_mode
-from . import require
+from . import checked, require
 from .superpixels import SIDE, grid
 
 __all__ = ["METHODS", "explainers"]
@@ -68,7 +68,7 @@ def _explainer(name, samples):
             np.random.set_state(state)
         return torch.stack(maps)
     explain.__name__ = name
-    return explain
+    return checked(explain)
 
 
 def _one(shap, name, f, x, n, samples):

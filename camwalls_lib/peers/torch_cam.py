@@ -19,7 +19,7 @@ import inspect
 from .. import cams, validate
 from ..errors import BadType, BadValue
 from ..helpers import eval_mode
-from . import method_names, require
+from . import checked, method_names, require
 
 __all__ = ["METHODS", "explainers"]
 
@@ -89,4 +89,4 @@ def _explainer(cls, layer, kwargs):
                            f"another head ({err}).") from err
         return maps[0]
     explain.__name__ = cls.__name__
-    return explain
+    return checked(explain)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..helpers import eval_mode
-from . import require
+from . import checked, require
 
 __all__ = ["METHODS", "explainers"]
 
@@ -53,7 +53,7 @@ def _explainer(name):
             torch.set_rng_state(state)
         return relevance.detach().abs().sum(1)
     explain.__name__ = name
-    return explain
+    return checked(explain)
 
 
 def _composite(name, x):

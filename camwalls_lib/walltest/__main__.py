@@ -5,7 +5,8 @@ Subcommands:
 - ``run MODULE:ATTRIBUTE`` -- put an explainer (or a dict of explainers) through the standard
   set; prints one line per method and network; ``--json PATH`` / ``--csv PATH`` (``-`` for
   standard output) write the rows. Exit status 0 when every map holds the wall (exactly zero,
-  or below ``--tolerance``), 1 when one leaks, is blank or fails, 2 for bad arguments.
+  or below ``--tolerance``), 1 when one leaks, is blank or fails, 2 for bad arguments (and
+  for any refusal of the library: one line on stderr, no traceback).
 - ``networks`` -- the standard networks with their dead zones and baselines.
 - ``board --out FOLDER`` -- recompute the shipped scoreboard (:mod:`.board`).
 - ``rigor --out FOLDER`` -- recompute the residual networks' seeds / initialisation / wall
@@ -68,21 +69,21 @@ def _images(value: str) -> int:
 
 def _tolerance(value: str) -> float:
     try:
-        t = float(value)
+        return validate.fraction(float(value), "tolerance")
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from err
-    if not t >= 0 or t == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value!r}")
-    return t
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value!r}") from err
 
 
 def _networks(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [n for n in names if n not in standard.NETWORKS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown network(s) {unknown or value!r}; choose "
-                                         f"from {','.join(standard.NETWORKS)}")
-    return names
+    if not names:
+        raise argparse.ArgumentTypeError(f"unknown network(s): none named; choose from "
+                                         f"{','.join(standard.NETWORKS)}")
+    try:
+        return [validate.choice(n, "network", standard.NETWORKS) for n in names]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown network(s) in {value!r}; choose from "
+                                         f"{','.join(standard.NETWORKS)}") from None
 
 
 def _libraries(value: str) -> list[str]:
@@ -110,27 +111,39 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--tolerance", type=_tolerance, default=0.0,
                    help="largest mu still passing (default 0: exactly zero required)")
     r.add_argument("--library", default="", help="library name written in the rows")
-    r.add_argument("--json", metavar="PATH", help="write the rows as JSON ('-': stdout)")
-    r.add_argument("--csv", metavar="PATH", help="write the rows as CSV ('-': stdout)")
+    r.add_argument("--json", metavar="PATH", type=validate.file_arg,
+                   help="write the rows as JSON ('-': stdout)")
+    r.add_argument("--csv", metavar="PATH", type=validate.file_arg,
+                   help="write the rows as CSV ('-': stdout)")
     sub.add_parser("networks", help="list the standard networks")
     b = sub.add_parser("board", help="recompute the scoreboard into a folder")
-    b.add_argument("--out", required=True, help="existing folder for scoreboard.csv/.json")
+    b.add_argument("--out", required=True, type=validate.existing_dir_arg,
+                   help="existing folder for scoreboard.csv/.json")
     b.add_argument("--networks", type=_networks, default=list(standard.NETWORKS))
     b.add_argument("--n", type=_images, default=standard.N_IMAGES)
     b.add_argument("--libraries", type=_libraries, help="comma-separated subset of "
                    "camwalls,grad-cam,torchcam,captum,zennit,shap (one file per network and "
                    "library: run several at once)")
     g = sub.add_parser("rigor", help="recompute the seeds / initialisation / wall-height table")
-    g.add_argument("--out", required=True, help="existing folder for rigor.csv/.json")
+    g.add_argument("--out", required=True, type=validate.existing_dir_arg,
+                   help="existing folder for rigor.csv/.json")
     g.add_argument("--n", type=_images, default=standard.N_IMAGES)
     i = sub.add_parser("inputs", help="re-create the standard inputs")
-    i.add_argument("--out", required=True, help="path of the .npz to write")
+    i.add_argument("--out", required=True, type=validate.file_arg,
+                   help="path of the .npz to write")
     return p
 
 
 def main(argv=None) -> int:
     p = parser()
     a = p.parse_args(argv)
+    if a.command == "inputs" and a.out == "-":
+        p.error("inputs --out needs a file path, not '-'")
+    with validate.usage_errors(p):            # a refusal: one line and status 2, no traceback
+        return _command(p, a)
+
+
+def _command(p: argparse.ArgumentParser, a: argparse.Namespace) -> int:
     if a.command == "networks":
         for name in standard.NETWORKS:
             case = standard.load(name, 1)
@@ -142,12 +155,10 @@ def main(argv=None) -> int:
         print(standard.build_inputs(a.out))
         return 0
     if a.command == "board":
-        validate.explicit_dir(a.out, "the output folder", "create it first")
         from .board import compute_board
         print(compute_board(a.out, a.networks, a.n, a.libraries))
         return 0
     if a.command == "rigor":
-        validate.explicit_dir(a.out, "the output folder", "create it first")
         from .rigor import write_rigor
         print(write_rigor(a.out, a.n))
         return 0

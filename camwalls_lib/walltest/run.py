@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
+from .. import validate
+from ..errors import BadType, BadValue, ExplainerMisbehaved
 from ..metrics import walltest as core
 from . import standard
 from .stats import summarize
@@ -23,15 +25,15 @@ def as_explainers(obj, name: str = "explainer") -> dict[str, Callable]:
     """``{name: explainer}`` from one callable or a dict of them."""
     if isinstance(obj, dict):
         if not obj:
-            raise ValueError(f"{name} is an empty dict: give at least one explainer.")
+            raise BadValue(f"{name} is an empty dict: give at least one explainer.")
         bad = [k for k, v in obj.items() if not callable(v)]
         if bad:
-            raise TypeError(f"{name}: the entries {bad} are not callables (model, x, target) "
-                            "-> maps.")
+            raise BadType(f"{name}: the entries {bad} are not callables (model, x, target) "
+                          "-> maps.")
         return dict(obj)
     if not callable(obj):
-        raise TypeError(f"{name} is a {type(obj).__name__}, not a callable (model, x, target) "
-                        "-> maps nor a dict of them.")
+        raise BadType(f"{name} is a {type(obj).__name__}, not a callable (model, x, target) "
+                      "-> maps nor a dict of them.")
     return {getattr(obj, "__name__", type(obj).__name__): obj}
 
 
@@ -40,8 +42,8 @@ def load_spec(spec: str) -> dict[str, Callable]:
     or a dict of explainers)."""
     if not isinstance(spec, str) or spec.count(":") != 1 or spec.startswith(":") or \
             spec.endswith(":"):
-        raise ValueError(f"Expected MODULE:ATTRIBUTE (e.g. my_module:my_explainer), got "
-                         f"{spec!r}.")
+        raise BadValue(f"Expected MODULE:ATTRIBUTE (e.g. my_module:my_explainer), got "
+                       f"{spec!r}.")
     module_name, attribute = spec.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -49,33 +51,50 @@ def load_spec(spec: str) -> dict[str, Callable]:
         raise ImportError(f"Cannot import {module_name!r} ({err}); run from the folder that "
                           "holds it or put it on PYTHONPATH.") from err
     if not hasattr(module, attribute):
-        raise AttributeError(f"Module {module_name!r} has no attribute {attribute!r}.")
+        raise BadValue(f"Module {module_name!r} has no attribute {attribute!r}: check the "
+                       "name after the colon.")
     return as_explainers(getattr(module, attribute), spec)
 
 
 def _networks(networks) -> tuple[str, ...]:
-    networks = standard.NETWORKS if networks is None else tuple(networks)
-    unknown = [n for n in networks if n not in standard.NETWORKS]
-    if unknown or not networks:
-        raise ValueError(f"Unknown or no networks {unknown}; choose from "
-                         f"{', '.join(standard.NETWORKS)}.")
-    return networks
+    """Names of :data:`standard.NETWORKS` (any case; one name or several, never split into
+    letters); default all."""
+    if networks is None:
+        return standard.NETWORKS
+    return tuple(validate.choice(n, "networks entry", standard.NETWORKS)
+                 for n in validate.names(networks, "networks"))
 
 
 def run(explainers, networks=None, n: int = standard.N_IMAGES, tolerance: float = 1e-6,
         library: str = "", skip_errors: bool = True, cases: dict | None = None) -> list[dict]:
     """One row per explainer and network. ``explainers``: a callable or ``{name: callable}``;
     ``networks``: names of :data:`standard.NETWORKS` (default all); ``n``: images per network;
-    ``skip_errors``: an explainer that raises gets a row with ``verdict = "n/a"`` and its
-    ``error`` instead of stopping the run; ``cases``: already loaded ``{network: Case}``."""
+    ``tolerance``: in [0, 1); ``skip_errors``: an explainer that raises gets a row with
+    ``verdict = "n/a"`` and its ``error`` instead of stopping the run; ``cases``: already
+    loaded ``{network: Case}``.
+
+    The arguments are checked before any network is loaded: a bad ``tolerance``, ``n`` or
+    network name is a :class:`~camwalls_lib.errors.CamwallsError` of the caller, never a row.
+    An explainer that changes the model (:class:`~camwalls_lib.errors.ExplainerMisbehaved`)
+    stops the run, ``skip_errors`` or not."""
     explainers = as_explainers(explainers)
+    networks = _networks(networks)
+    n = standard.check_n(n)
+    tolerance = validate.fraction(tolerance, "tolerance")
+    skip_errors = validate.boolean(skip_errors, "skip_errors")
+    if not isinstance(library, str):
+        raise BadType(f"library must be a name (str), got {library!r:.60}.")
+    if cases is not None and not isinstance(cases, dict):
+        raise BadType(f"cases must be a dict {{network: Case}}, got {type(cases).__name__}.")
     rows = []
-    for network in _networks(networks):
+    for network in networks:
         case = (cases or {}).get(network) or standard.load(network, n)
         for name, explainer in explainers.items():
             try:
                 report = core.wall_test(explainer, case.model, case.x, zone=case.zone,
                                         tolerance=tolerance, name=name, library=library)
+            except ExplainerMisbehaved:
+                raise
             except Exception as err:  # noqa: BLE001 -- recorded in the row when asked to
                 if not skip_errors:
                     raise
@@ -92,7 +111,11 @@ def assert_wall_holds(explainer, networks=None, n: int = standard.N_IMAGES,
                       tolerance: float = 0.0) -> list[dict]:
     """The wall test over the standard set as an assertion for a test suite: raise
     ``AssertionError`` if on any network a map leaks (mu above ``tolerance``; default 0,
-    exactly zero required), is all blank, or the explainer raises. Returns the rows."""
+    exactly zero required), is all blank, or the explainer raises. Returns the rows.
+
+    Bad arguments (``tolerance`` outside [0, 1), unknown networks, ``n``) are refused with a
+    :class:`~camwalls_lib.errors.CamwallsError` before anything runs: they are the caller's
+    mistake, not a wall failure."""
     rows = run(explainer, networks, n, tolerance, skip_errors=True)
     failed = [r for r in rows if r["verdict"] not in core.VERDICTS[:2]]
     if failed:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..errors import BadValue
 from ..data.fashion import normalize, upsample
 from ..data.mnist import Digits
 from ..data.stackmix import SPLIT_ROW
@@ -39,7 +41,8 @@ from ..networks.models import ToyCNN
 from ..experiments.mnist_walls import VARIANTS as TOY_VARIANTS
 from ..walls import Wall, dead_zone
 
-__all__ = ["NETWORKS", "N_IMAGES", "INPUTS", "Case", "load", "load_network", "build_inputs"]
+__all__ = ["NETWORKS", "N_IMAGES", "INPUTS", "Case", "load", "load_network", "build_inputs",
+           "check_n"]
 
 NETWORKS = ("toy-cnn", "resnet-head", "resnet-stage", "vit", "vgg-fashion")
 N_IMAGES = 16
@@ -67,8 +70,20 @@ class Case:
         return float(self.zone.float().mean())
 
 
+def check_n(n) -> int:
+    """``n`` images per network: an int in ``1 .. N_IMAGES``; :class:`BadValue` /
+    :class:`BadType` otherwise."""
+    n = validate.positive_int(n, "n")
+    if n > N_IMAGES:
+        raise BadValue(f"n = {n}, but the standard set has {N_IMAGES} images per network: "
+                       f"pass n <= {N_IMAGES}.")
+    return n
+
+
 def load_network(network: str) -> nn.Module:
-    """The shipped walled network ``network`` (a name of :data:`NETWORKS`), eval mode."""
+    """The shipped walled network ``network`` (a name of :data:`NETWORKS`, any case), eval
+    mode."""
+    network = validate.choice(network, "network", NETWORKS)
     if network == "toy-cnn":
         return _toy()
     if network.startswith("resnet-"):
@@ -80,7 +95,7 @@ def load_network(network: str) -> nn.Module:
     if network == "vgg-fashion":
         from ..experiments.fashion_vgg import load_trained
         return load_trained(True)
-    raise ValueError(f"Unknown network {network!r}; choose from {', '.join(NETWORKS)}.")
+    raise BadValue(f"Unknown network {network!r}; choose from {', '.join(NETWORKS)}.")
 
 
 def _toy() -> nn.Module:
@@ -96,10 +111,10 @@ def _toy() -> nn.Module:
 
 
 def load(network: str, n: int = N_IMAGES, inputs=None) -> Case:
-    """The :class:`Case` of ``network``: its model and its first ``n`` standard images."""
-    n = validate.positive_int(n, "n")
-    if n > N_IMAGES:
-        raise ValueError(f"The standard set has {N_IMAGES} images per network, asked for {n}.")
+    """The :class:`Case` of ``network`` (a name of :data:`NETWORKS`, any case): its model and
+    its first ``n`` standard images."""
+    network = validate.choice(network, "network", NETWORKS)
+    n = check_n(n)
     model = load_network(network)
     arrays = read_inputs(inputs)
     if network == "vgg-fashion":
@@ -121,13 +136,26 @@ def read_inputs(path=None) -> dict[str, torch.Tensor]:
     fix = "re-create it with `python -m camwalls_lib.walltest inputs`"
     if not path.is_file():
         raise FileNotFoundError(f"The standard inputs {path} are missing; {fix}.")
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("one array, not an .npz archive of arrays")
+        with loaded as f:
+            arrays = {k: f[k] for k in f.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise validate.CorruptFile(f"The standard inputs {path} cannot be read as arrays of "
+                                   f"numbers ({type(err).__name__}: {str(err)[:120]}); "
+                                   f"{fix}.") from err
     for key, shape in _KEYS.items():
         if key not in arrays or arrays[key].shape != shape or arrays[key].dtype != np.uint8:
             raise validate.CorruptFile(f"The standard inputs {path} lack a uint8 {key} of shape "
                                        f"{shape}; {fix}.")
-    if _digest(arrays) != json.loads(arrays["sha256"].tobytes().decode()):
+    try:
+        stored = json.loads(arrays["sha256"].tobytes().decode())
+    except (KeyError, ValueError, AttributeError) as err:
+        raise validate.CorruptFile(f"The standard inputs {path} lack their checksum; "
+                                   f"{fix}.") from err
+    if _digest(arrays) != stored:
         raise validate.CorruptFile(f"The standard inputs {path} are damaged (checksum); {fix}.")
     return {k: torch.from_numpy(arrays[k]).long() if k.endswith("_y")
             else torch.from_numpy(arrays[k]) for k in _KEYS}

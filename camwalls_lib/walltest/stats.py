@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from .. import validate
+from ..errors import BadType, BadValue
 from ..metrics.mu import baseline_mu, mass_share
 
 __all__ = ["LEVEL", "RESAMPLES", "bootstrap_ci", "summarize", "COLUMNS"]
@@ -34,10 +35,12 @@ def bootstrap_ci(values, level: float = LEVEL, resamples: int = RESAMPLES,
     ``seed``). Values all equal give ``(v, v, v)`` exactly."""
     v = validate.tensor(values, "values", "[N]").double().flatten()
     if v.numel() == 0:
-        raise ValueError("bootstrap_ci needs at least one value.")
+        raise BadValue("bootstrap_ci needs at least one value.")
     validate.finite(v, "values", "value")
+    if isinstance(level, bool) or not isinstance(level, (int, float)):
+        raise BadType(f"level must be a number in (0, 1), e.g. 0.95, got {level!r}.")
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95, got {level}.")
+        raise BadValue(f"level must be in (0, 1), e.g. 0.95, got {level}.")
     resamples = validate.positive_int(resamples, "resamples")
     mean = float(v.mean())
     if bool((v == v[0]).all()):
