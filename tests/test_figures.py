@@ -160,6 +160,21 @@ def test_claim_figure_leaks_for_gradcam_not_hirescam():
         diagrams.claim_figure(torch.rand(28, 28))
 
 
+def test_claim_composites_hide_a_whole_digit_behind_the_wall():
+    from camwalls_lib.data.mnist import Digits
+    g = torch.Generator().manual_seed(0)
+    digits = Digits((torch.rand(40, 28, 28, generator=g) * 255).to(torch.uint8),
+                    torch.arange(40) % 4, "random test digits")
+    x = diagrams.claim_composites(digits, n=2, seed=0)
+    zone = dead_zone(diagrams._claim_model(0), (1, 28, 28))
+    assert x.shape == (2, 1, 28, 28)
+    assert bool((x[:, 0][:, zone] > 0).any(1).all()), "each composite has ink in the dead zone"
+    with pytest.raises(TypeError, match="Digits"):
+        diagrams.claim_composites(torch.rand(3, 1, 28, 28))
+    with pytest.raises(ValueError, match="n must"):
+        diagrams.claim_composites(digits, n=0)
+
+
 def test_intro_picture_is_what_the_library_draws(tmp_path):
     """book/_static/intro-claim.png is committed (the intro is not executed): it must be what
     tools/intro_figure.py draws now, else the intro shows a stale claim."""

@@ -329,7 +329,7 @@ _exclude("drawing for the book's pages, called by chapters with the library's ow
                                          "map_row")),
          *(f"book.diagrams.{n}" for n in ("Box", "feature_boxes", "walled_network_diagram",
                                           "toy_cnn_diagram", "masked_vgg_diagram",
-                                          "claim_figure")),
+                                          "claim_composites", "claim_figure")),
          "book.fashion_plots.training_curves", "book.fashion_plots.composites",
          "book.fashion_plots.table1_bars", "book.typeset.latex_lines", "book.typeset.show",
          "book.explorer.WallExplorer",
