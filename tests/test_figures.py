@@ -160,6 +160,21 @@ def test_claim_figure_leaks_for_gradcam_not_hirescam():
         diagrams.claim_figure(torch.rand(28, 28))
 
 
+def test_claim_composites_hide_a_whole_digit_behind_the_wall():
+    from camwalls_lib.data.mnist import Digits
+    g = torch.Generator().manual_seed(0)
+    digits = Digits((torch.rand(40, 28, 28, generator=g) * 255).to(torch.uint8),
+                    torch.arange(40) % 4, "random test digits")
+    x = diagrams.claim_composites(digits, n=2, seed=0)
+    zone = dead_zone(diagrams._claim_model(0), (1, 28, 28))
+    assert x.shape == (2, 1, 28, 28)
+    assert bool((x[:, 0][:, zone] > 0).any(1).all()), "each composite has ink in the dead zone"
+    with pytest.raises(TypeError, match="Digits"):
+        diagrams.claim_composites(torch.rand(3, 1, 28, 28))
+    with pytest.raises(ValueError, match="n must"):
+        diagrams.claim_composites(digits, n=0)
+
+
 def test_intro_picture_is_what_the_library_draws(tmp_path):
     """book/_static/intro-claim.png is committed (the intro is not executed): it must be what
     tools/intro_figure.py draws now, else the intro shows a stale claim."""
@@ -190,3 +205,32 @@ def test_long_network_breaks_onto_a_second_row():
 
 def fig_texts_equal(a, b) -> bool:
     return sorted(t.get_text() for t in a.axes[0].texts) == sorted(t.get_text() for t in b.axes[0].texts)
+
+
+def test_gradient_routing_draws_d_rho_and_their_product():
+    torch.manual_seed(0)
+    toy = ToyCNN(V=4, k=5, k_pool=2, hidden=(8,), wall=Wall.bottom(6), tau=1.0)
+    x = torch.rand(1, 1, 28, 28)
+    fig = viz.gradient_routing(toy, x[0], channel=2, target=1)
+    maps = [ax for ax in fig.axes if ax.images and ax.get_title()]
+    assert len(maps) == 4 and len(fig.axes) == 8            # four maps, four colourbars
+    D, rho, grad = (ax.images[0].get_array() for ax in maps[1:])
+    assert D.sum() == 12 * 12                               # one entry per pooling window
+    assert np.all(rho[12:] == 0) and np.all(grad[12:] == 0)  # behind the wall: nothing
+    assert np.allclose(grad, D * rho)
+    from camwalls_lib import cams
+    autograd = cams.capture(toy, x, target=1).dB[0, 2]
+    assert np.allclose(grad, autograd.numpy(), atol=1e-5)
+    assert "α" in fig._suptitle.get_text() or "alpha" in fig._suptitle.get_text()
+
+
+def test_gradient_routing_refuses_what_it_cannot_draw():
+    with pytest.raises(TypeError, match="walled ToyCNN"):
+        viz.gradient_routing(ToyCNN(V=2), torch.rand(1, 28, 28))
+    with pytest.raises(TypeError, match="walled ToyCNN"):
+        viz.gradient_routing(torch.nn.Linear(2, 2), torch.rand(1, 28, 28))
+    toy = ToyCNN(V=2, wall=Wall.bottom(6))
+    with pytest.raises(ValueError, match="one input"):
+        viz.gradient_routing(toy, torch.rand(2, 1, 28, 28))
+    with pytest.raises(ValueError, match="channel"):
+        viz.gradient_routing(toy, torch.rand(1, 28, 28), channel=5)

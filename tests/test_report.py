@@ -50,3 +50,66 @@ def test_architecture_table_lists_layers_with_shapes():
         architecture_table(ToyCNN(), (1, -28, 28))
     with pytest.raises(TypeError, match="Module"):
         architecture_table("model", (1, 28, 28))
+
+
+def _rows(table: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+
+
+def _count(cell: str) -> int:
+    return int(cell.strip("*").replace(",", ""))
+
+
+def _walled_models():
+    from camwalls_lib.experiments import mnist_walls
+    from camwalls_lib.networks.models import masked_vgg16
+    from camwalls_lib.walls import Wall
+    return {"toy": (ToyCNN(V=64, wall=Wall.bottom(6), tau=1.0), (1, 28, 28)),
+            "deep MNIST": (mnist_walls.make_model("deep"), (1, 28, 28)),
+            "VGG16 at width 1/16": (masked_vgg16(num_classes=10, width=1 / 16), (3, 224, 224))}
+
+
+@pytest.mark.parametrize("name", ["toy", "deep MNIST", "VGG16 at width 1/16"])
+def test_architecture_table_shows_the_walled_layer_and_its_rows_sum_to_the_total(name):
+    model, shape = _walled_models()[name]
+    rows = _rows(architecture_table(model, shape))
+    *layers, total = rows
+    assert total[0] == "**total**"
+    assert sum(_count(r[3]) for r in layers) == _count(total[3]) == \
+        sum(p.numel() for p in model.parameters())
+    assert not any("FeatureWall" in r[1] for r in rows)
+    walled = [r for r in layers if r[1].startswith("WalledLinear (")]
+    assert len(walled) == 1 and "rows walled" in walled[0][1]
+    layer = model.classifier[1]
+    assert walled[0][2] == f"{layer.out_features:,}"
+    assert _count(walled[0][3]) == layer.weight.numel() + (layer.bias.numel() if layer.bias is not None else 0)
+    assert _count(walled[0][4]) == _count(total[4]) == layer.walled_count()
+
+
+def test_architecture_table_of_the_full_vgg16_matches_the_paper_counts():
+    from camwalls_lib.networks.models import masked_vgg16
+    with torch.device("meta"):
+        full = masked_vgg16()
+    rows = _rows(architecture_table(full, (3, 224, 224)))
+    assert rows[-1] == ["**total**", "", "", "**239,938,088**", "**132,120,576**"]
+    walled = next(r for r in rows if r[0] == "classifier.1")
+    assert walled[1] == "WalledLinear (lowest 9 of 14 rows walled)"
+    assert walled[2] == "4,096"
+
+
+def test_architecture_table_counts_parameters_outside_its_layers():
+    class WithToken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.token = torch.nn.Parameter(torch.zeros(3))
+            self.fc = torch.nn.Linear(4, 2)
+            self.unused = torch.nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.fc(x) + self.token[:2]
+
+    model = WithToken()
+    rows = _rows(architecture_table(model, (4,)))
+    assert [r[0] for r in rows] == ["fc", "(elsewhere)", "**total**"]
+    assert _count(rows[1][3]) == 3 + 6 and _count(rows[-1][3]) == 19
+    assert len(rows[0]) == 4                     # no wall, no wall column

@@ -142,3 +142,21 @@ def test_checks_reject_non_expressions():
         exercises.check_cantelli(object())
     with pytest.raises(ValueError, match="sympy"):
         exercises.check_cantelli("V/(")
+
+
+def test_exercise_verdicts_are_plain_text():
+    """A check's verdict is printed as plain text under a code cell: Markdown emphasis or code
+    marks (``*mean*``, backticks) would show as raw asterisks."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from camwalls_lib.book import exercises
+    tree = ast.parse(Path(exercises.__file__).read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", None) == "verdict"]
+    assert len(calls) >= 10
+    for call in calls:
+        for part in ast.walk(ast.Module(body=[ast.Expr(a) for a in call.args[1:]], type_ignores=[])):
+            if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                assert not re.search(r"\*\S|\S\*|`", part.value), (call.lineno, part.value)

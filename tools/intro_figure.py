@@ -16,16 +16,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from camwalls_lib.book.diagrams import claim_figure  # noqa: E402
+from camwalls_lib.book.diagrams import claim_composites, claim_figure  # noqa: E402
 from camwalls_lib.data.mnist import load_mnist       # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "book" / "_static" / "intro-claim.png"
-DIGITS = (0, 1, 2)                                # the first three MNIST test digits
+N, SEED = 3, 0     # three stacked test digits: not chapter 1's plain digits (its Fig 1.2)
 
 
 def draw(path: Path = OUT) -> Path:
-    x, _ = load_mnist("test").tensors()
-    fig = claim_figure(x[list(DIGITS)])
+    fig = claim_figure(claim_composites(load_mnist("test"), n=N, seed=SEED))
     fig.savefig(path, dpi=100, metadata={"Software": None})
     return path
 

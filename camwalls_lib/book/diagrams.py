@@ -25,7 +25,7 @@ from ..walls import Wall, WalledLinear, dead_zone as compute_dead_zone
 from .figures import DEAD_RED, method_grid, shade_dead_zone, show_image
 
 __all__ = ["Box", "feature_boxes", "walled_network_diagram", "toy_cnn_diagram",
-           "masked_vgg_diagram", "claim_figure"]
+           "masked_vgg_diagram", "claim_composites", "claim_figure"]
 
 INPUT_HEIGHT = 3.0   # drawing units for the input's side; maps scale with their rows
 
@@ -241,15 +241,37 @@ def masked_vgg_diagram(image: torch.Tensor | None = None, num_classes: int = 100
                                   merge_pools=True, **kwargs)
 
 
+def _claim_model(seed: int) -> ToyCNN:
+    """Chapter 1's walled toy CNN, drawn with ``seed``: untrained, Theorem 3's setting."""
+    torch.manual_seed(seed)
+    return ToyCNN(V=64, k=5, k_pool=2, hidden=(), num_classes=10, wall=Wall.bottom(6),
+                  tau=1.0).eval()
+
+
+def claim_composites(digits, n: int = 3, seed: int = 0) -> torch.Tensor:
+    """The intro's examples: ``n`` stacked digits ``[n, 1, 28, 28]`` for chapter 1's walled toy
+    CNN -- a test digit above its dead zone and a second digit of the same class entirely
+    inside it (:func:`~camwalls_lib.data.stacked.stack_digits`, drawn with ``seed``).
+    ``digits``: MNIST images and labels (:func:`~camwalls_lib.data.load_mnist`)."""
+    from ..data.mnist import Digits
+    from ..data.stacked import stack_digits
+    if not isinstance(digits, Digits):
+        raise TypeError(f"digits must be MNIST Digits (camwalls_lib.data.load_mnist), got "
+                        f"{type(digits).__name__}.")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}.")
+    zone = compute_dead_zone(_claim_model(0), (1, 28, 28))     # the zone needs no weights
+    return stack_digits(digits, zone, n=n, seed=seed).x
+
+
 def claim_figure(images: torch.Tensor, seed: int = 0, size: float = 2.4):
     """The book's claim in one picture: GradCAM and HiResCAM of chapter 1's walled toy CNN
-    (drawn with ``seed``, untrained, Theorem 3's setting) on ``images [N, 1, 28, 28]``, the
-    dead zone in red and each map's leak μ. Returns the figure."""
+    (drawn with ``seed``, untrained, Theorem 3's setting) on ``images [N, 1, 28, 28]`` (the
+    intro uses :func:`claim_composites`), the dead zone in red and each map's leak μ beside a
+    constant map's. Returns the figure."""
     if images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
         raise ValueError(f"images must be [N, 1, 28, 28] MNIST digits, got {tuple(images.shape)}.")
-    torch.manual_seed(seed)
-    model = ToyCNN(V=64, k=5, k_pool=2, hidden=(), num_classes=10, wall=Wall.bottom(6),
-                   tau=1.0).eval()
+    model = _claim_model(seed)
     zone = compute_dead_zone(model, (1, 28, 28))
     maps = {cams.LABELS[m]: cams.saliency(m, model, images) for m in ("gradcam", "hirescam")}
     return method_grid(images, maps, zone, mus={k: mu(v, zone) for k, v in maps.items()},

@@ -100,7 +100,7 @@ def check_vgg_dead_zone(wall_rows: int, answer) -> bool:
     copy of the network is checked with :func:`walls.check_dead_rows`.)"""
     return check_dead_rows(
         masked_vgg16(width=1 / 64, hidden=8, wall_rows=wall_rows), (3, 224, 224), answer,
-        hint="each visible feature row i reads input rows up to 16*i + 15 + 90 (conv5_3's "
+        hint="each visible feature row i reads input rows up to 16 × i + 15 + 90 (conv5_3's "
              "receptive field reaches 90 pixels below its block); the dead band starts right "
              "after the last visible row's reach. Answer None if nothing is dead.")
 
@@ -126,7 +126,7 @@ def check_trusted_methods(table, answer) -> bool:
     return verdict(
         given == truth,
         f"{', '.join(cams.LABELS[m] for m in sorted(truth))}: their coefficient is local "
-        "(one number per channel *and position*, from the gradient there), and the gradient "
+        "(one number per channel and per position, from the gradient there), and the gradient "
         "behind the wall is exactly 0.",
         "look for mu = 0.0 +- 0.0 in the table -- exactly zero, not small -- and ask which "
         "weighting rules give a number per position rather than per channel.")
@@ -197,10 +197,10 @@ def check_cam_score(expr, h: int = 2, w: int = 2, seed: int = 0) -> bool:
         return {**pt, S["b"]: sp.Rational(rng.randint(-20, 20), 7), S["h"]: h, S["w"]: w}
 
     ok, stray = same_expression(expr, ref, allowed, draw, seed=seed)
-    return verdict(ok, "the score is the *mean* of the CAM plus the bias: GAP divides by hw, "
+    return verdict(ok, "the score is the mean of the CAM (not its sum) plus the bias: GAP divides by hw, "
                        "and the bias is not part of any position.",
                    f"unknown symbols {sorted(map(str, stray))}; use cam_symbols()." if stray else
-                   "GAP averages each map (divide the sum over positions by h*w), and do not "
+                   "GAP averages each map (divide the sum over positions by h × w), and do not "
                    "forget the bias b.")
 
 
@@ -249,12 +249,12 @@ def check_prop2_l2(expr, d1: int = 2, hp: int = 2, wp: int = 2, k_pool: int = 2,
 
     ok, stray = same_expression(expr, ref, allowed, draw, trials=12, seed=seed)
     return verdict(ok, "alpha = (1/hw) sum_p sum_i 1{a1_i > 0} W1[i, p] W2[i]: every active "
-                       "path from a pooled position to the score, averaged over the h*w "
+                       "path from a pooled position to the score, averaged over the h × w "
                        "positions of B.",
                    f"unknown symbols {sorted(map(str, stray))}; use prop2_symbols()." if stray
                    else "sum over the pooled positions p AND the hidden units i; keep only "
                         "active units (Heaviside(a1_i)), multiply the two weights on the path, "
-                        "and divide by h*w (the size of B, not of C).")
+                        "and divide by h × w (the size of B, not of C).")
 
 
 def _theorem3_check(expr, ref, what, seed):

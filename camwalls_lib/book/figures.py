@@ -21,7 +21,8 @@ import torch
 from ..metrics import baseline_mu
 
 __all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid", "saliency_colorbar",
-           "add_colorbar", "map_row", "SALIENCY_CMAP", "SIGNED_CMAP", "DEAD_RED"]
+           "add_colorbar", "map_row", "gradient_routing", "SALIENCY_CMAP", "SIGNED_CMAP",
+           "DEAD_RED"]
 
 DEAD_RED = (0.85, 0.1, 0.1)
 SALIENCY_CMAP = "viridis"
@@ -182,4 +183,81 @@ def map_row(maps: dict[str, torch.Tensor], dead_zones=(), size: float = 2.0,
         ax.set_title(title, fontsize=8)
         ax.set_xticks([]), ax.set_yticks([])
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+    return fig
+
+
+def gradient_routing(model, image: torch.Tensor, channel: int | None = None, target=None,
+                     size: float = 2.4):
+    """Proposition 2 drawn for one channel of one image: ``B^(v)``, the max-pool's indicators
+    ``D``, the path sums ``ρ`` (each repeated over its pooling window), and their product
+    ``D ⊙ ρ = ∇_B f``, whose average over all of ``B`` is GradCAM's ``α_v`` (printed beside
+    autograd's). Cells of ``B`` behind the wall are outlined in red.
+
+    ``model``: the paper's toy :class:`~camwalls_lib.networks.models.ToyCNN` (one conv block,
+    a wall); ``image``: one input ``[C, H, W]`` or ``[1, C, H, W]``; ``channel``: the channel
+    ``v`` to draw (default: the one with the largest ``|α_v| · ΣB^(v)``, the one that weighs
+    most in GradCAM's map); ``target``: the explained class (default: the predicted one).
+    Returns the figure.
+    """
+    from .. import cams
+    from ..theory.prop2 import path_sums, pooling_indicators
+    from ..networks.models import ToyCNN
+    from ..walls import walled_positions
+    if not isinstance(model, ToyCNN) or model.wall is None:
+        raise TypeError(f"model must be a walled ToyCNN (the paper's [CNN]), got "
+                        f"{type(model).__name__}" + (" without a wall" if isinstance(model, ToyCNN) else "") + ".")
+    if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4) or (
+            image.dim() == 4 and image.shape[0] != 1):
+        raise ValueError(f"image must be one input [C, H, W] or [1, C, H, W], got "
+                         f"{tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__}.")
+    x = image if image.dim() == 4 else image[None]
+    model = model.eval()
+    with torch.no_grad():
+        B = model.features[:2](x)
+    if target is None:
+        with torch.no_grad():
+            target = int(model(x).argmax(1))
+    rho = path_sums(model, x, target)[0]
+    D = pooling_indicators(B, model.k_pool)[0]
+    k = model.k_pool
+    rho_up = rho.repeat_interleave(k, 1).repeat_interleave(k, 2)
+    grad = D * rho_up
+    alpha = grad.mean((1, 2))
+    V = B.shape[1]
+    if channel is None:
+        channel = int((alpha * B[0].sum((1, 2))).abs().argmax())
+    if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < V:
+        raise ValueError(f"channel must be an int in 0..{V - 1}, got {channel!r}.")
+    autograd = cams.capture(model, x, target=target).dB[0, channel].mean()
+    h, w = B.shape[-2:]
+    behind = walled_positions(h, w, k, model.wall)
+    v = channel
+    panels = [(f"$\\mathbf{{B}}^{{({v})}}$: the channel's map", B[0, v], "sequential"),
+              ("$\\mathbf{D}$: each window's maximum", D[v], "binary"),
+              ("$\\rho$: path sum of each window", rho_up[v], "signed"),
+              ("$\\nabla_{\\mathbf{B}} f = \\mathbf{D} \\odot \\rho$", grad[v], "signed")]
+    fig, axes = plt.subplots(1, 4, figsize=(size * 4 * 1.25, size * 1.25), layout="constrained")
+    for ax, (title, m, kind) in zip(axes, panels):
+        m = m.detach().float().cpu()
+        lim = float(m.abs().max()) or 1.0
+        if kind == "signed":
+            im = ax.imshow(m.numpy(), cmap=SIGNED_CMAP, vmin=-lim, vmax=lim)
+            label = "value (0: white)"
+        elif kind == "binary":
+            im = ax.imshow(m.numpy(), cmap=plt.get_cmap("Greys", 2), vmin=0, vmax=1)
+            label = "1: the window's maximum"
+        else:
+            im = ax.imshow(m.numpy(), cmap=SALIENCY_CMAP, vmin=0, vmax=lim)
+            label = "value (0: dark)"
+        shade_dead_zone(ax, behind, alpha=0.0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+        if kind == "binary":
+            bar.set_ticks([0.25, 0.75], labels=["0", "1"])
+    from .report import num
+    fig.suptitle(f"channel v = {v}, explained class {target}: $\\alpha_v$ = mean of "
+                 f"$\\mathbf{{D}} \\odot \\rho$ over all {h} × {w} cells of $\\mathbf{{B}}$ = "
+                 f"{num(alpha[v])} (autograd: {num(autograd)}); red line: the cells behind "
+                 "the wall", fontsize=9)
     return fig

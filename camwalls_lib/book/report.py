@@ -6,7 +6,8 @@ raw ``tensor(...)``, a dict or an unrounded float.
 - :func:`num` -- a number to a few significant digits (``0.4573`` -> ``"0.457"``);
 - :func:`pct` -- a share as a percentage (``0.669`` -> ``"66.9 %"``);
 - :func:`mu_text` -- μ with the constant-map baseline of the same geometry beside it;
-- :func:`architecture_table` -- a model's layers as a Markdown table (instead of ``print(model)``).
+- :func:`architecture_table` -- a model's layers as a Markdown table (instead of ``print(model)``),
+  a walled dense layer as one row with its wall and the weights behind it, and the total.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..metrics.mu import baseline_mu
+from ..walls import WalledLinear
 
 __all__ = ["num", "pct", "mu_text", "architecture_table"]
 
@@ -75,9 +77,36 @@ def mu_text(mu, dead_zone_or_baseline, digits: int = 2) -> str:
     return f"μ = {value:.{digits}f} (a constant map: {base:.{digits}f})"
 
 
+def _wall_words(layer: WalledLinear) -> str:
+    """Where ``layer``'s wall lies on the map it reads: ``"lowest 6 of 12 rows walled"``."""
+    _, h, w = layer.feature_shape
+    walled = ~layer.wall.visible(h, w)
+    rows = walled.all(dim=1).nonzero().flatten().tolist()
+    cols = walled.all(dim=0).nonzero().flatten().tolist()
+    if rows and walled.sum() == len(rows) * w and rows == list(range(rows[0], rows[-1] + 1)):
+        n = len(rows)
+        where = (f"lowest {n}" if rows[-1] == h - 1 else f"top {n}" if rows[0] == 0
+                 else f"rows {rows[0]}..{rows[-1]}")
+        return f"{where} of {h} rows walled"
+    if cols and walled.sum() == len(cols) * h and cols == list(range(cols[0], cols[-1] + 1)):
+        n = len(cols)
+        where = (f"rightmost {n}" if cols[-1] == w - 1 else f"leftmost {n}" if cols[0] == 0
+                 else f"columns {cols[0]}..{cols[-1]}")
+        return f"{where} of {w} columns walled"
+    return f"{int(walled.sum())} of {h * w} positions walled"
+
+
 def architecture_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
-    """The model's leaf layers, in the order a forward pass runs them, as a Markdown table:
-    layer, kind, output shape (without the batch) and parameter count.
+    """The model's layers, in the order a forward pass runs them, as a Markdown table:
+    layer, kind, output shape (without the batch) and parameter count, then a total row.
+
+    A layer is a module without children, or a walled dense layer
+    (:class:`~camwalls_lib.walls.WalledLinear`), shown as one row whose kind says where its
+    wall lies; a model with such a layer gets a column with the number of weights behind the
+    wall (exactly 0). Parameters that no listed layer holds (a module's own tensors, layers
+    the forward pass does not run) get a row of their own, so the column always sums to
+    ``sum(p.numel() for p in model.parameters())``. A layer that runs several times is listed
+    once. Works on the meta device (shapes only).
 
     ``input_shape``: one input without the batch, e.g. ``(1, 28, 28)``.
     """
@@ -87,19 +116,37 @@ def architecture_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
             or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape)):
         raise ValueError(f"input_shape must be a tuple of positive ints such as (1, 28, 28), "
                          f"got {input_shape!r}.")
-    rows, hooks = [], []
+    layers, inside = {}, set()
+    for name, module in model.named_modules():
+        if any(name.startswith(outer + ".") for outer in inside):
+            continue                      # a part of a walled layer: the layer is the row
+        if isinstance(module, WalledLinear):
+            inside.add(name)
+            layers[name] = module
+        elif not list(module.children()):
+            layers[name] = module
+    walled_model = any(isinstance(m, WalledLinear) for m in layers.values())
+    rows, seen, counted, hooks = [], set(), set(), []
 
-    def record(name):
-        def hook(module, _inputs, output):
-            if isinstance(output, torch.Tensor):
-                shape = " × ".join(str(d) for d in output.shape[1:])
-                params = sum(p.numel() for p in module.parameters(recurse=False))
-                rows.append(f"| {name} | {type(module).__name__} | {shape} | {params:,} |")
+    def record(name, module):
+        def hook(_module, _inputs, output):
+            if name in seen or not isinstance(output, torch.Tensor):
+                return
+            seen.add(name)
+            shape = " × ".join(f"{d:,}" for d in output.shape[1:])
+            own = list(module.parameters())
+            counted.update(id(p) for p in own)
+            params = sum(p.numel() for p in own)
+            kind = type(module).__name__
+            behind = " |" if walled_model else ""
+            if isinstance(module, WalledLinear):
+                kind += f" ({_wall_words(module)})"
+                behind = f" {module.walled_count():,} |"
+            rows.append(f"| {name} | {kind} | {shape} | {params:,} |{behind}")
         return hook
 
-    for name, module in model.named_modules():
-        if not list(module.children()):
-            hooks.append(module.register_forward_hook(record(name)))
+    for name, module in layers.items():
+        hooks.append(module.register_forward_hook(record(name, module)))
     was_training = model.training
     try:
         model.eval()
@@ -111,5 +158,17 @@ def architecture_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
         for h in hooks:
             h.remove()
         model.train(was_training)
-    header = "| layer | kind | output (channels × rows × columns) | parameters |\n|---|---|---|---|"
-    return "\n".join([header, *rows])
+    total = sum(p.numel() for p in model.parameters())
+    rest = sum(p.numel() for p in model.parameters() if id(p) not in counted)
+    header = "| layer | kind | output (channels × rows × columns) | parameters |"
+    rule = "|---|---|---|---|"
+    walled_total = ""
+    if walled_model:
+        header += " behind the wall (held at 0) |"
+        rule += "---|"
+        walled_total = f" **{sum(m.walled_count() for m in layers.values() if isinstance(m, WalledLinear)):,}** |"
+    if rest:
+        rows.append(f"| (elsewhere) | parameters held outside the listed layers | – | {rest:,} |"
+                    + (" |" if walled_model else ""))
+    rows.append(f"| **total** | | | **{total:,}** |{walled_total}")
+    return "\n".join([header, rule, *rows])
