@@ -4,8 +4,8 @@
 Adam with a one-cycle learning rate, about a minute of CPU); :func:`load` reads the weights
 the library ships under ``shipped/resnet/`` (``weights_only=True``, SHA-256 checked, the wall
 checked); ``python -m camwalls_lib.experiments.resnet_walls --out FOLDER`` re-creates them all:
-``head`` with seeds 0, 1, 2 and ``stage`` with seed 0 (the CPU budget of this build; the
-unwalled twin of a network is the same weights without the wall, ``WalledResNet(variant, 0)``).
+``head`` and ``stage``, each with seeds 0, 1, 2 (the unwalled twin of a network is the same
+weights without the wall, ``WalledResNet(variant, 0)``).
 """
 
 from __future__ import annotations
@@ -114,13 +114,13 @@ def load(variant: str = "head", walled: bool = True, seed: int = 0,
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.resnet_walls",
                                 description="Train the wall-test benchmark's residual networks "
-                                            "on MNIST (head: seeds 0-2; stage: seed 0).")
+                                            "on MNIST (head and stage, seeds 0-2).")
     p.add_argument("--out", required=True, type=validate.existing_dir_arg,
                    help="existing folder for the .pt files")
     p.add_argument("--max-train", type=validate.count_arg,
                    help="train on the first N images only")
     a = p.parse_args(argv)
-    jobs = [("head", True, s) for s in SEEDS] + [("stage", True, 0)]
+    jobs = [(variant, True, s) for variant in VARIANTS for s in SEEDS]
     for variant, walled, seed in jobs:
         with validate.usage_errors(p):          # a refusal: one line and status 2
             model, record = train(variant, walled, seed, a.max_train)
