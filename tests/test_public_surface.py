@@ -273,6 +273,9 @@ CASES: dict[str, Case] = {
     "camwalls_lib.metrics.wallcheck.check_batch": Case(
         wallcheck.check_batch, lambda: {"x": X, "model": MODEL},
         {"x": "images", "model": "model"}, {"x": r"\bx\b|images"}),
+    "camwalls_lib.metrics.faithfulness.paired_difference": Case(
+        faithfulness.paired_difference, lambda: {"a": torch.rand(4), "b": torch.rand(4)},
+        {"a": "shape", "b": "shape"}, {"a": r"\ba\b", "b": r"\bb\b"}),
     "camwalls_lib.metrics.faithfulness.gaussian_blur": Case(
         faithfulness.gaussian_blur, lambda: {"x": X, "sigma": 1.0},
         {"x": "images", "sigma": "positive"}, {"x": r"\bx\b|images"}),
@@ -440,6 +443,8 @@ _exclude("a metric or table of the book's figures whose inputs come from the lib
          "walls.wall.walled_weights", "walls.wall.effective_weight",
          "walls.wall.require_walled_state", "validate.finite", "validate.model_dtype",
          "helpers.hooked", "metrics.wallcheck.targets")
+_exclude("a result type (a NamedTuple of three numbers) that only paired_difference builds; "
+         "paired_difference itself has a case", "metrics.faithfulness.PairedDifference")
 _exclude("compares the model before and after an explainer ran; exercised by "
          "tests/test_walltest_guard.py with explainers that change the model",
          "metrics.wallcheck.fingerprint", "metrics.wallcheck.check_unchanged")
