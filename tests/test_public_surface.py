@@ -329,7 +329,7 @@ _exclude("drawing for the book's pages, called by chapters with the library's ow
          "(tests/test_figures.py, tests/test_explorer.py; book/ is owned elsewhere)",
          *(f"book.figures.{n}" for n in ("show_image", "shade_dead_zone", "show_saliency",
                                          "method_grid", "saliency_colorbar", "add_colorbar",
-                                         "map_row")),
+                                         "map_row", "row_profiles", "dead_to_visible")),
          *(f"book.diagrams.{n}" for n in ("Box", "feature_boxes", "walled_network_diagram",
                                           "toy_cnn_diagram", "masked_vgg_diagram",
                                           "claim_figure")),
