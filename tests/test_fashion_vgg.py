@@ -156,6 +156,24 @@ def test_shipped_table_is_consistent():
     assert all(0 <= mean <= 100 for mean, _, _ in rows.values())
 
 
+def test_chapter_11_bar_chart_alt_text_states_the_shipped_range():
+    """Alt text cannot be glued, so Fig 11.2's alt states the μ range of the shipped table in
+    words: after a retraining this fails until the alt text says the new range."""
+    import re
+    from pathlib import Path
+    nb = json.loads((Path(__file__).resolve().parent.parent / "book" / "11_table1.ipynb").read_text())
+    alts = [c["metadata"]["mystnb"]["image"]["alt"] for c in nb["cells"]
+            if c["metadata"].get("mystnb", {}).get("figure", {}).get("name") == "fig-fashion-table1"]
+    assert len(alts) == 1
+    low, high = (float(v) for v in re.search(r"μ between (\d\.\d\d) and (\d\.\d\d)", alts[0]).groups())
+    rows = fashion_table1.summary(fashion_table1.load_table1(DATA))
+    leaking = [mean / 100 for mean, _, _ in rows.values() if mean > 0]
+    assert (low, high) == (round(min(leaking), 2), round(max(leaking), 2)), (
+        f"Fig 11.2's alt text says μ between {low} and {high}; the shipped table gives "
+        f"{min(leaking):.2f} to {max(leaking):.2f}: update the alt text in book/11_table1.ipynb")
+    assert f"a constant map: {fashion_table1.uniform_mu():.2f}" in alts[0]
+
+
 # ----------------------------------------------------------------------------- authors' assets
 
 def _fake_drive(folder, layout="zip"):

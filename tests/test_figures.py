@@ -234,3 +234,49 @@ def test_gradient_routing_refuses_what_it_cannot_draw():
         viz.gradient_routing(toy, torch.rand(2, 1, 28, 28))
     with pytest.raises(ValueError, match="channel"):
         viz.gradient_routing(toy, torch.rand(1, 28, 28), channel=5)
+
+
+def test_row_profiles_draw_one_line_per_map_with_the_dead_rows_tinted():
+    images, maps, zone = _maps(n_images=2, n_methods=2, side=8)
+    maps["constant"] = torch.full((2, 8, 8), 0.5)
+    dark = torch.rand(2, 8, 8)
+    dark[:, 4:] = 0
+    maps["dark behind the wall"] = dark
+    fig = viz.row_profiles(maps, zone, index=1)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4
+    labels = ax.get_legend_handles_labels()[1]
+    assert "constant (dead / visible: 1.00)" in labels
+    assert "dark behind the wall (dead / visible: 0.00)" in labels
+    assert np.allclose(ax.lines[2].get_ydata(), 0.5)
+    assert any(np.allclose(p.get_facecolor()[:3], viz.DEAD_RED) for p in ax.patches)
+
+
+def test_dead_to_visible_is_the_ratio_of_the_two_means():
+    zone = torch.zeros(4, 4, dtype=torch.bool)
+    zone[3:] = True
+    m = torch.ones(4, 4)
+    m[3:] = 0.25
+    assert viz.dead_to_visible(m, zone) == pytest.approx(0.25)
+    assert np.isnan(viz.dead_to_visible(torch.where(zone, 1.0, 0.0), zone))
+
+
+def test_row_profiles_and_dead_to_visible_refuse_bad_input_by_name():
+    from camwalls_lib.errors import CamwallsError
+    images, maps, zone = _maps(n_images=2, n_methods=1, side=8)
+    bad = [(lambda: viz.row_profiles({}, zone), "maps"),
+           (lambda: viz.row_profiles([torch.rand(2, 8, 8)], zone), "maps"),
+           (lambda: viz.row_profiles(maps, zone.float()), "dead_zone"),
+           (lambda: viz.row_profiles(maps, torch.ones(8, 8, dtype=torch.bool)), "dead_zone"),
+           (lambda: viz.row_profiles({"m": torch.rand(2, 6, 8)}, zone), "maps"),
+           (lambda: viz.row_profiles({"m": torch.rand(8, 8)}, zone), "maps"),
+           (lambda: viz.row_profiles(maps, zone, index=2), "index"),
+           (lambda: viz.row_profiles(maps, zone, index=True), "index"),
+           (lambda: viz.row_profiles({"m": torch.full((2, 8, 8), float("nan"))}, zone), "maps"),
+           (lambda: viz.dead_to_visible(torch.rand(2, 8, 8), zone), "saliency"),
+           (lambda: viz.dead_to_visible(torch.rand(8, 8) > 0.5, zone), "saliency"),
+           (lambda: viz.dead_to_visible([[0.0]], zone), "saliency"),
+           (lambda: viz.dead_to_visible(torch.rand(8, 8), zone[None]), "dead_zone")]
+    for call, name in bad:
+        with pytest.raises(CamwallsError, match=name):
+            call()

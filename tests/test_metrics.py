@@ -80,3 +80,40 @@ def test_mass_share_of_constant_map_is_area_and_refuses_bad_input():
         mass_share(torch.ones(5, 5), zone)
     with pytest.raises(ValueError, match="bool"):
         mass_share(torch.ones(10, 10), zone.float())
+
+
+def test_paired_difference_is_the_mean_and_standard_error_of_the_per_image_differences():
+    from camwalls_lib.metrics import paired_difference
+    a = torch.tensor([0.5, 0.7, 0.9, 0.6])
+    b = torch.tensor([0.6, 0.9, 1.0, 0.8])
+    d = (a - b).double()
+    got = paired_difference(a, b)
+    assert got.n == 4
+    assert got.mean == pytest.approx(float(d.mean()))
+    assert got.se == pytest.approx(float(d.std()) / 2)
+    assert got.standard_errors == pytest.approx(abs(got.mean) / got.se)
+    # pairing removes what the images share: far smaller than the unpaired standard error
+    unpaired = math.sqrt(float(a.double().var() + b.double().var()) / 4)
+    assert got.se < unpaired / 4
+    # the same nonzero difference on every image: no spread at all
+    same = paired_difference(b, b - 0.25)
+    assert same.se == pytest.approx(0, abs=1e-12) or same.standard_errors > 1e6
+    assert paired_difference(a, a).standard_errors == 0.0
+
+
+def test_paired_difference_refuses_bad_input_by_name():
+    from camwalls_lib.errors import BadType, BadValue
+    from camwalls_lib.metrics import paired_difference
+    ok = torch.rand(4)
+    with pytest.raises(BadType, match=r"\ba must be a torch.Tensor"):
+        paired_difference([0.1, 0.2], ok)
+    with pytest.raises(BadValue, match=r"\bb must be one score per image"):
+        paired_difference(ok, torch.rand(2, 2))
+    with pytest.raises(BadValue, match="same images"):
+        paired_difference(ok, torch.rand(5))
+    with pytest.raises(BadValue, match="at least 2"):
+        paired_difference(ok[:1], ok[:1])
+    with pytest.raises(BadValue, match=r"\bb holds NaN"):
+        paired_difference(ok, torch.tensor([0.1, float("nan"), 0.2, 0.3]))
+    with pytest.raises(BadValue, match="real scores"):
+        paired_difference(ok > 0.5, ok)

@@ -274,6 +274,9 @@ CASES: dict[str, Case] = {
     "camwalls_lib.metrics.wallcheck.check_batch": Case(
         wallcheck.check_batch, lambda: {"x": X, "model": MODEL},
         {"x": "images", "model": "model"}, {"x": r"\bx\b|images"}),
+    "camwalls_lib.metrics.faithfulness.paired_difference": Case(
+        faithfulness.paired_difference, lambda: {"a": torch.rand(4), "b": torch.rand(4)},
+        {"a": "shape", "b": "shape"}, {"a": r"\ba\b", "b": r"\bb\b"}),
     "camwalls_lib.metrics.faithfulness.gaussian_blur": Case(
         faithfulness.gaussian_blur, lambda: {"x": X, "sigma": 1.0},
         {"x": "images", "sigma": "positive"}, {"x": r"\bx\b|images"}),
@@ -340,7 +343,8 @@ _exclude("drawing for the book's pages, called by chapters with the library's ow
          "(tests/test_figures.py, tests/test_explorer.py; book/ is owned elsewhere)",
          *(f"book.figures.{n}" for n in ("show_image", "shade_dead_zone", "show_saliency",
                                          "method_grid", "saliency_colorbar", "add_colorbar",
-                                         "map_row", "gradient_routing")),
+                                         "map_row", "gradient_routing", "row_profiles",
+                                         "dead_to_visible")),
          *(f"book.diagrams.{n}" for n in ("Box", "feature_boxes", "walled_network_diagram",
                                           "toy_cnn_diagram", "masked_vgg_diagram",
                                           "claim_composites", "claim_figure")),
@@ -454,6 +458,8 @@ _exclude("a metric or table of the book's figures whose inputs come from the lib
          "walls.wall.walled_weights", "walls.wall.effective_weight",
          "walls.wall.require_walled_state", "validate.finite", "validate.model_dtype",
          "helpers.hooked", "metrics.wallcheck.targets")
+_exclude("a result type (a NamedTuple of three numbers) that only paired_difference builds; "
+         "paired_difference itself has a case", "metrics.faithfulness.PairedDifference")
 _exclude("compares the model before and after an explainer ran; exercised by "
          "tests/test_walltest_guard.py with explainers that change the model",
          "metrics.wallcheck.fingerprint", "metrics.wallcheck.check_unchanged")

@@ -18,11 +18,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .. import validate
+from ..errors import BadValue
 from ..metrics import baseline_mu
 
 __all__ = ["show_image", "shade_dead_zone", "show_saliency", "method_grid", "saliency_colorbar",
-           "add_colorbar", "map_row", "gradient_routing", "SALIENCY_CMAP", "SIGNED_CMAP",
-           "DEAD_RED"]
+           "add_colorbar", "map_row", "gradient_routing", "row_profiles", "dead_to_visible",
+           "SALIENCY_CMAP", "SIGNED_CMAP", "DEAD_RED"]
 
 DEAD_RED = (0.85, 0.1, 0.1)
 SALIENCY_CMAP = "viridis"
@@ -260,4 +262,63 @@ def gradient_routing(model, image: torch.Tensor, channel: int | None = None, tar
                  f"$\\mathbf{{D}} \\odot \\rho$ over all {h} × {w} cells of $\\mathbf{{B}}$ = "
                  f"{num(alpha[v])} (autograd: {num(autograd)}); red line: the cells behind "
                  "the wall", fontsize=9)
+    return fig
+
+
+def dead_to_visible(saliency: torch.Tensor, dead_zone: torch.Tensor) -> float:
+    """Mean of one map ``[H, W]`` on the dead zone divided by its mean elsewhere (0 for a map
+    that is 0 behind the wall, 1 for one as bright there as on average elsewhere; NaN for a
+    map that is 0 on the visible part)."""
+    zone = _check_zone(dead_zone)
+    m = validate.tensor(saliency, "saliency", "[H, W]")
+    if tuple(m.shape) != tuple(zone.shape) or m.dtype == torch.bool or m.is_complex():
+        raise BadValue(f"saliency must be one real map [H, W] = {tuple(zone.shape)} (the dead "
+                       f"zone's shape), got {m.dtype} of shape {tuple(m.shape)}.")
+    m = validate.finite(m.detach().float().cpu()[None], "saliency", "map")[0]
+    zone = zone.cpu()
+    visible = float(m[~zone].mean())
+    return float(m[zone].mean()) / visible if visible > 0 else math.nan
+
+
+def _check_zone(dead_zone) -> torch.Tensor:
+    zone = validate.tensor(dead_zone, "dead_zone", "[H, W] (bool)")
+    if zone.dtype != torch.bool or zone.dim() != 2 or not bool(zone.any()) or bool(zone.all()):
+        raise BadValue("dead_zone must be a bool mask [H, W] with dead and visible pixels, got "
+                       f"{zone.dtype} of shape {tuple(zone.shape)}.")
+    return zone
+
+
+def row_profiles(maps: dict[str, torch.Tensor], dead_zone: torch.Tensor, index: int = 0,
+                 size: float = 3.0):
+    """How bright each map is row by row: for map ``index`` of every method (``maps[name]
+    [N, H, W]``, normalised to [0, 1]), its mean over the columns against the row, the dead
+    rows tinted red. A constant map is a flat line; the legend gives each map's mean on the
+    dead zone over its mean on the visible part (:func:`dead_to_visible`). A near-uniform map,
+    hard to read as a picture, shows here as a line that does not drop at the wall. Returns
+    the figure."""
+    if not isinstance(maps, dict) or not maps:
+        raise BadValue("maps must be a non-empty dict {method name: maps [N, H, W]}.")
+    zone = _check_zone(dead_zone)
+    profiles = {}
+    for name, m in maps.items():
+        m = validate.real_maps(m, f"maps[{name!r}]", min_dim=3)
+        if m.dim() != 3 or tuple(m.shape[1:]) != tuple(zone.shape):
+            raise BadValue(f"maps[{name!r}] must be [N, H, W] with [H, W] = "
+                           f"{tuple(zone.shape)} (the dead zone's), got {tuple(m.shape)}.")
+        if not (isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(m)):
+            raise BadValue(f"index must be an int in 0..{len(m) - 1}, got {index!r}.")
+        one = validate.finite(m[index].detach().float().cpu(), f"maps[{name!r}]", "row")
+        profiles[name] = (one.mean(1).numpy(), dead_to_visible(one, zone))
+    fig, ax = plt.subplots(figsize=(size * 2.4, size), layout="constrained")
+    dead = zone.cpu().any(1).numpy()
+    rows = np.arange(len(dead))
+    ax.axvspan(rows[dead].min() - 0.5, rows[dead].max() + 0.5, color=DEAD_RED, alpha=0.15,
+               label="dead rows")
+    for name, (profile, ratio) in profiles.items():
+        ax.plot(rows, profile, lw=1.4, label=f"{name} (dead / visible: {ratio:.2f})")
+    ax.set_xlabel("image row (0 = top)")
+    ax.set_ylabel("mean of the map over the row\n(min-max normalised map)")
+    ax.set_ylim(0, 1)
+    ax.set_xlim(rows[0], rows[-1])
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return fig

@@ -3,11 +3,16 @@
 - :func:`insertion_deletion` -- Petsiuk et al.'s insertion / deletion AUC (Poly-CAM, Sec. 4.2).
 - :func:`confidence_change` -- average drop and increase in confidence when the image is
   multiplied by its explanation (the GradCAM++ report, Sec. 5).
+- :func:`paired_difference` -- two methods scored on the same images: the mean of the
+  per-image differences and its standard error (what a comparison of two means should use).
 
 A map can score well on faithfulness and still leak: these metrics answer different questions.
 """
 
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +21,8 @@ from .. import validate
 from ..errors import BadValue
 from ..helpers import eval_mode, resolve_target
 
-__all__ = ["insertion_deletion", "confidence_change", "gaussian_blur"]
+__all__ = ["insertion_deletion", "confidence_change", "gaussian_blur", "PairedDifference",
+           "paired_difference"]
 
 
 def insertion_deletion(model, x: torch.Tensor, saliency: torch.Tensor, target=None,
@@ -77,6 +83,52 @@ def confidence_change(model, x: torch.Tensor, saliency: torch.Tensor, target=Non
         O = torch.softmax(model(x * saliency[:, None]), 1).gather(1, target[:, None])[:, 0]
     return {"average_drop": float(((Y - O).clamp(min=0) / Y).mean() * 100),
             "increase": float((O > Y).float().mean() * 100), "Y": Y, "O": O}
+
+
+class PairedDifference(NamedTuple):
+    """The mean ``mean`` of per-image differences ``a - b`` over ``n`` images and its standard
+    error ``se`` (sample standard deviation / sqrt(n))."""
+
+    mean: float
+    se: float
+    n: int
+
+    @property
+    def standard_errors(self) -> float:
+        """``|mean| / se``: how many standard errors the mean difference is from 0 (inf when
+        every difference is the same nonzero number, 0 when they are all 0)."""
+        if self.se > 0:
+            return abs(self.mean) / self.se
+        return 0.0 if self.mean == 0 else math.inf
+
+
+def paired_difference(a, b) -> PairedDifference:
+    """Compare two scores measured on the **same** images: ``a [N]`` and ``b [N]`` (e.g. the
+    deletion AUC of two maps of each image, as :func:`insertion_deletion` returns them).
+
+    Returns the mean of ``a - b`` and its standard error. Pairing removes what the images
+    share (an easy image is easy for both maps), so this standard error is usually much
+    smaller than the one of the difference of two separate means, and it is the one that
+    says whether ``a`` and ``b`` differ.
+    """
+    values = {}
+    for name, v in (("a", a), ("b", b)):
+        v = validate.tensor(v, name, "[N]")
+        if v.dim() != 1:
+            raise BadValue(f"{name} must be one score per image, [N], got shape "
+                           f"{tuple(v.shape)}.")
+        if v.dtype == torch.bool or v.is_complex():
+            raise BadValue(f"{name} must hold real scores, got {v.dtype}.")
+        values[name] = validate.finite(v.detach().double(), name, "score")
+    a, b = values["a"], values["b"]
+    if a.shape != b.shape:
+        raise BadValue(f"a and b must score the same images, got {a.numel()} and {b.numel()} "
+                       "scores: pair each image's two scores.")
+    if a.numel() < 2:
+        raise BadValue(f"a and b need at least 2 paired scores for a standard error, got "
+                       f"{a.numel()}.")
+    d = a - b.to(a.device)
+    return PairedDifference(float(d.mean()), float(d.std() / math.sqrt(d.numel())), d.numel())
 
 
 def _check_pair(x, saliency):
