@@ -225,3 +225,30 @@ def test_honest_explainers_leave_the_fingerprint_as_it_was():
         camwalls_explainer(method, **({"steps": 2} if method == "opticam" else {}))(
             model, X, torch.tensor([0, 1, 2]))
         assert fingerprint(model) == before, method
+
+
+def _hooks_then_raises(model, x, target):
+    """A peer that fails between registering its hook and removing it (grad-cam's ShapleyCAM
+    on the masked VGG16 did this, and every explainer after it then failed too)."""
+    model.features[0].register_forward_hook(lambda m, i, o: o * 2)
+    raise RuntimeError("half-way")
+
+
+def test_an_explainer_that_raises_and_leaves_hooks_does_not_spoil_the_next():
+    model = ToyCNN(image_size=16, V=6, k=3, k_pool=2, wall=Wall.bottom(3), bias=True,
+                   num_classes=4).eval()
+    clean = scoreboard({"gradcam": GRADCAM}, model, X)[0]
+    rows = scoreboard({"broken": _hooks_then_raises, "gradcam": GRADCAM}, model, X,
+                      skip_errors=True)
+    assert rows[0][2].startswith("n/a: RuntimeError")
+    assert torch.equal(rows[1].maps, clean.maps)     # GradCAM ran on an untouched copy
+
+
+def test_without_a_copy_a_model_left_changed_stops_the_board(monkeypatch):
+    from camwalls_lib.metrics import walltest
+    model = ToyCNN(image_size=16, V=6, k=3, k_pool=2, wall=Wall.bottom(3), bias=True,
+                   num_classes=4).eval()
+    monkeypatch.setattr(walltest, "_copy_or_none", lambda model: None)   # a model deepcopy refuses
+    with pytest.raises(errors.ExplainerMisbehaved, match="broken"):
+        scoreboard({"broken": _hooks_then_raises, "gradcam": GRADCAM}, model, X,
+                   skip_errors=True)

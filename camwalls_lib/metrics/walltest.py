@@ -23,6 +23,7 @@ should return input-resolution maps. :func:`assert_wall_holds` is the same test 
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -185,7 +186,9 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
     target = targets(model, x, target)
     zone = check_zone(model, x, zone)                 # checked once for every explainer
     results = []
+    pristine = _copy_or_none(model) if skip_errors else None
     for name, explainer in explainers.items():
+        before = fingerprint(model)
         try:
             results.append(_run(explainer, model, x, target, zone, tolerance, name, library))
         except ExplainerMisbehaved:
@@ -194,7 +197,33 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
             if not skip_errors:
                 raise
             results.append((library, name, f"n/a: {_kind(err)}: {str(err)[:90]}"))
+            model = _after_failure(model, before, pristine, name, err)
     return results
+
+
+def _copy_or_none(model: nn.Module) -> nn.Module | None:
+    """A deep copy of the untouched model, to hand on after an explainer that failed half-way
+    (None for a model that cannot be copied)."""
+    try:
+        return copy.deepcopy(model)
+    except Exception:  # noqa: BLE001 -- without a copy, a changed model stops the board
+        return None
+
+
+def _after_failure(model, before, pristine, name, err) -> nn.Module:
+    """The model for the explainers after one that raised: the same one when it is unchanged,
+    a fresh copy of the untouched model when the failure left hooks or edits behind (a peer
+    that raises between registering its hooks and removing them), and
+    :class:`~camwalls_lib.errors.ExplainerMisbehaved` when there is no copy to go on with."""
+    try:
+        check_unchanged(model, before, name)
+        return model
+    except ExplainerMisbehaved:
+        if pristine is None:
+            raise ExplainerMisbehaved(f"The explainer {name!r} raised ({_kind(err)}) and left "
+                                      "the model changed, and the model cannot be copied to "
+                                      "go on: fix or remove that explainer.") from err
+        return copy.deepcopy(pristine)
 
 
 def _kind(err: Exception) -> str:
