@@ -230,7 +230,7 @@ def test_honest_explainers_leave_the_fingerprint_as_it_was():
 def _hooks_then_raises(model, x, target):
     """A peer that fails between registering its hook and removing it (grad-cam's ShapleyCAM
     on the masked VGG16 did this, and every explainer after it then failed too)."""
-    model.features[0].register_forward_hook(lambda m, i, o: o * 2)
+    model.features[0].register_forward_hook(lambda m, i, o: o.flip(-1))
     raise RuntimeError("half-way")
 
 
@@ -252,3 +252,10 @@ def test_without_a_copy_a_model_left_changed_stops_the_board(monkeypatch):
     with pytest.raises(errors.ExplainerMisbehaved, match="broken"):
         scoreboard({"broken": _hooks_then_raises, "gradcam": GRADCAM}, model, X,
                    skip_errors=True)
+
+
+def test_the_benchmark_run_goes_on_with_a_fresh_copy_after_a_half_way_failure():
+    from camwalls_lib.walltest import run
+    clean = run({"gradcam": GRADCAM}, ["toy-cnn"], n=2)[0]
+    rows = run({"broken": _hooks_then_raises, "gradcam": GRADCAM}, ["toy-cnn"], n=2)
+    assert rows[0]["verdict"] == "n/a" and rows[1]["mu_mean"] == clean["mu_mean"]

@@ -89,7 +89,9 @@ def run(explainers, networks=None, n: int = standard.N_IMAGES, tolerance: float 
     rows = []
     for network in networks:
         case = (cases or {}).get(network) or standard.load(network, n)
+        pristine = core._copy_or_none(case.model) if skip_errors else None
         for name, explainer in explainers.items():
+            before = core.fingerprint(case.model)
             try:
                 report = core.wall_test(explainer, case.model, case.x, zone=case.zone,
                                         tolerance=tolerance, name=name, library=library)
@@ -98,6 +100,8 @@ def run(explainers, networks=None, n: int = standard.N_IMAGES, tolerance: float 
             except Exception as err:  # noqa: BLE001 -- recorded in the row when asked to
                 if not skip_errors:
                     raise
+                # one that raised half-way and left hooks behind: the next get a fresh copy
+                case.model = core._after_failure(case.model, before, pristine, name, err)
                 rows.append({"network": network, "method": name, "library": library,
                              "verdict": "n/a", "baseline_mu": case.baseline_mu,
                              "baseline_mass": case.baseline_mass,
