@@ -526,7 +526,7 @@ MACHINE_WORDS = (r"\boffline (?:fallback|subset|copy)\b|\bdevice:\s*(?:cpu|cuda|
                  r"|\bcach(?:e|es|ed|ing)\b|\bsmoke model\b|\bupdate:\s*\d+\s*ms\b|\.\./shared\b"
                  r"|\bdelete the (?:file|checkpoint)\b|\bvendored\b|\bwe ask for\b|\btest tolerance")
 # A float printed with all its digits (69.54438018798828), not rounded for a reader.
-UNROUNDED_FLOAT = r"(?<![\w.])-?\d+\.\d{7,}(?:e[+-]?\d+)?"
+UNROUNDED_FLOAT = r"(?<![\w./])-?\d+\.\d{7,}(?:e[+-]?\d+)?"   # not a DOI (10.1145/2939672.2939778)
 # μ is a ratio of norms (μ² is the dead zone's share of the energy), not "a share of the norm".
 SHARE_OF_NORM = r"\bshare of\s+(?:the\s+|a\s+|its\s+)?(?:map's\s+)?(?:(?:ℓ\s?2|l2|ℓ²)\s+)?norm\b"
 
@@ -588,7 +588,8 @@ def test_forbidden_text_patterns_catch_what_they_should():
                  "the share of a map's ℓ2 norm that lies there", "the share of a map's    norm",
                  "puts between 30.7 % and 48.7 % of its map's norm in the dead zone"]:
         assert _forbidden(text, PROSE_FORBIDDEN), text
-    for text in ["the target class", "explain the target logit", "rows 170..223 of the image",
+    for text in ["doi:10.1145/2939672.2939778", "the target class", "explain the target logit",
+                 "rows 170..223 of the image",
                  "trained on 19,690 of MNIST's 60,000 training images", "μ = 0.67 (a constant map: 0.65)",
                  "μ² is the dead zone's share of the map's energy", "a ratio of norms",
                  "the device of a wall", "π ≈ 3.14159"]:
