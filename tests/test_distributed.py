@@ -198,7 +198,8 @@ def test_leak_table_on_two_processes_is_the_one_process_table(tmp_path):
 def test_fashion_recipe_and_its_table1_run_under_torchrun(tmp_path):
     """The recipe CLIs themselves, 2 processes: tiny width, 32 training items, one epoch."""
     torchrun("-m", "camwalls_lib.experiments.fashion_vgg", "--out", tmp_path, "--train", 32,
-             "--test", 16, "--val", 16, "--epochs", 1, "--width", 1 / 32, "--only", "walled",
+             "--test", 16, "--val", 16, "--epochs", 1, "--width", 1 / 32, "--batch", 32,
+             "--only", "walled",
              "--device", "cpu")
     record = json.loads((tmp_path / "record.json").read_text())["walled"]
     assert record["processes"] == 2 and record["test_items"] == 16

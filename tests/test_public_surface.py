@@ -574,7 +574,7 @@ CLIS: dict[str, tuple] = {
     "camwalls_lib.experiments.fashion_vgg.main": (
         "camwalls_lib.experiments.fashion_vgg", ["--out", "{tmp}/out"],
         {"--train": "count", "--test": "count", "--epochs": "count", "--width": "positive",
-         "--lr": "positive"}, ["train_pair"]),
+         "--lr": "positive", "--batch": "count"}, ["train_pair"]),
     "camwalls_lib.experiments.imagenet_vgg.main": (
         "camwalls_lib.experiments.imagenet_vgg", ["train", "--data", "{tmp}", "--out", "{tmp}/out"],
         {"--epochs": "count", "--batch-size": "count"}, ["train"]),
