@@ -436,7 +436,7 @@ _exclude("reads or writes files: bad paths and damaged files have explicit cases
          "validate.load_tensors", "validate.sealed", "validate.unsealed", "validate.checksum",
          "data.mnist.load_idx", "data.mnist.find_idx", "data.mnist.read_idx",
          "data.stackmix.load_stack_folder", "data.stackmix.class_folders",
-         "metrics.leak.fingerprint", "peers.require")
+         "metrics.leak.fingerprint", "peers.require", "experiments.fashion_table1.load_earlier")
 _exclude("data preparation on tensors the data loaders made (tests/test_data.py, "
          "tests/test_stacked.py, tests/test_stackmix.py, tests/test_photos.py); generated "
          "cases are left for a later pass",

@@ -13,6 +13,8 @@ no role.
   forward passes per image).
 - :func:`load_table1` -- the shipped result (two CSVs written by :meth:`LeakTable.to_csv`,
   checksummed), :func:`summary` -- ``{method: (mean, sd, n)}`` in ``mu x 100``.
+- :func:`load_earlier` -- the summary and accuracies of the first, undertrained network that
+  shipped (kept to show what changed as the network learned).
 - Command line: ``python -m camwalls_lib.experiments.fashion_table1 --weights DIR --n 512
   --n-perturbation 64``; under ``torchrun --nproc_per_node=N -m ...`` the composites are
   shared among N processes (:func:`~camwalls_lib.metrics.leak.leak_table`), the table is the
@@ -38,7 +40,7 @@ from ..metrics.leak import LeakTable, leak_table
 from .fashion_vgg import ASSETS, load_trained
 
 __all__ = ["GRADIENT_METHODS", "PERTURBATION_METHODS", "same_class_stackmix", "same_logits",
-           "compute_table1", "load_table1", "summary", "uniform_mu", "main"]
+           "compute_table1", "load_table1", "summary", "load_earlier", "uniform_mu", "main"]
 
 GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam")
 """One forward and one backward pass per image (EigenCAM: no backward)."""
@@ -123,6 +125,29 @@ def summary(tables: dict[str, LeakTable]) -> dict[str, tuple[float, float, int]]
     """``{method: (mean, sd, n)}`` of ``mu x 100`` over the images of each table."""
     return {m: (100 * float(v.mean()), 100 * float(v.std()), len(v))
             for t in tables.values() for m, v in t.mu.items()}
+
+
+def load_earlier(path=None) -> dict:
+    """The first shipped network's record (``ASSETS/earlier.json``): ``{"summary": {method:
+    (mean, sd, n)} in mu x 100, "test_top1": {"walled": a, "unwalled": b}, "recipe": {...}}``;
+    :class:`~camwalls_lib.validate.CorruptFile` naming the file when it is not that."""
+    path = Path(path) if path is not None else ASSETS / "earlier.json"
+    try:
+        record = json.loads(path.read_text())
+        rows = {m: (float(a), float(b), int(n)) for m, (a, b, n) in record["summary"].items()}
+        top1 = {k: float(record["test_top1"][k]) for k in ("walled", "unwalled")}
+        sound = set(rows) == set(GRADIENT_METHODS + PERTURBATION_METHODS) and all(
+            0 <= a <= 100 and 0 <= b <= 100 and n > 0 for a, b, n in rows.values()) and all(
+            0 <= v <= 1 for v in top1.values()) and isinstance(record["recipe"], dict)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise validate.CorruptFile(f"{path} is missing or not the earlier network's record "
+                                   f"({type(e).__name__}: {str(e)[:120]}); restore it from "
+                                   f"the repository.") from e
+    if not sound:
+        raise validate.CorruptFile(f"{path} holds impossible values (a method missing, a mu "
+                                   f"outside 0..100 or an accuracy outside 0..1); restore it "
+                                   f"from the repository.")
+    return {"summary": rows, "test_top1": top1, "recipe": record["recipe"]}
 
 
 def main(argv=None) -> int:
