@@ -205,6 +205,8 @@ def test_assignments_cli_refuses_bad_input(tmp_path, capsys):
     (tmp_path / "exists").mkdir()
     assert assignments.main([str(BOOK), str(tmp_path / "exists")]) == 2
     assert "exists" in capsys.readouterr().err
+    assert assignments.main([str(BOOK), str(tmp_path / "no" / "such" / "o")]) == 2
+    assert "no/such that should hold OUT does not exist: create it first" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and list(tmp_path.iterdir()) == [tmp_path / "exists"]
 
 

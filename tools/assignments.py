@@ -149,6 +149,9 @@ def make_assignments(book, out, chapters: list[str] | None = None, check: bool =
     if out.exists():
         raise FileExistsError(f"OUT {out} exists: choose a new folder (the tool does not "
                               "overwrite one).")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"The folder {out.parent} that should hold OUT does not exist: "
+                                "create it first, or choose an OUT inside an existing folder.")
     paths = _chapters(book, chapters)
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
