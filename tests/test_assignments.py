@@ -32,7 +32,7 @@ WRONG = {
     "ex-theorem3-1": 'S["tau"]**2 * S["hprime"] * S["wprime"] / (S["h"] * S["w"])',
     "ex-theorem3-2": "1 - 20 / V",
     "ex-07-2": "return cap.dB.mean((2, 3))",
-    "ex-10-1": "(201, 223)",
+    "ex-10-1": "(154, 223)",
     "ex-14-2": '["hirescam"]',
 }
 

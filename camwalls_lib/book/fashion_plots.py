@@ -23,7 +23,8 @@ def training_curves(records: dict, window: int = 25):
         left.plot(range(window, window + len(smooth)), smooth.numpy(), label=name)
         right.plot(rec["history"]["epoch"], [100 * v for v in rec["history"]["val_top1"]],
                    "o-", label=name)
-    left.set(xlabel="SGD step (batch of 32)", ylabel="cross-entropy",
+    batch = records[next(iter(records))]["recipe"]["batch_size"]
+    left.set(xlabel=f"optimiser step (batch of {batch})", ylabel="cross-entropy",
              title=f"training loss ({window}-step mean)")
     right.set(xlabel="epoch", ylabel="top-1 (%)", title="validation accuracy")
     right.set_xticks(records[next(iter(records))]["history"]["epoch"])
@@ -43,20 +44,35 @@ def composites(stack, zone: torch.Tensor, n: int = 6, size: float = 1.8):
     return fig
 
 
-def table1_bars(rows: dict, paper: dict, uniform: float, labels: dict):
+def table1_bars(rows: dict, paper: dict, uniform: float, labels: dict,
+                earlier: dict | None = None, abstract: dict | None = None):
     """``rows[method] = (mean, sd, n)`` (mu x 100) as bars beside the paper's STACK-MIX column
-    (``paper[method]["STACK-MIX"] = (mean, sd)``, grey; missing methods left blank) and a
-    dashed line at a uniform map's ``uniform``. Returns the figure."""
-    fig, ax = plt.subplots(figsize=(10, 3.4))
+    (``paper[method]["STACK-MIX"] = (mean, sd)``, grey; a method only in ``abstract``, the
+    extended abstract's table of the same form, hatched grey; others left blank), the
+    ``earlier`` network's rows (same form as ``rows``, light blue) if given, and a dashed line
+    at a constant map's ``uniform``. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(10, 3.6))
     pos = torch.arange(len(rows)).float().numpy()
-    ax.bar(pos - 0.2, [r[0] for r in rows.values()], 0.4, yerr=[r[1] for r in rows.values()],
-           label="trained on Fashion-MNIST (here)", color="tab:blue")
-    quoted = [paper.get(m, {}).get("STACK-MIX", (float("nan"), 0.0)) for m in rows]
-    ax.bar(pos + 0.2, [q[0] for q in quoted], 0.4, yerr=[q[1] for q in quoted],
-           label="paper, ImageNet (quoted)", color="tab:gray")
-    ax.axhline(uniform, color="tab:red", ls="--", lw=1, label="a uniform map")
+    nothing = (float("nan"), 0.0)
+    paper_col = [paper.get(m, {}).get("STACK-MIX", nothing) for m in rows]
+    abstract_col = [nothing if m in paper else (abstract or {}).get(m, {}).get("STACK-MIX", nothing)
+                    for m in rows]
+    bars = [([r[:2] for r in rows.values()], "trained on Fashion-MNIST (here)", "tab:blue", None),
+            (paper_col, "paper, ImageNet (quoted)", "tab:gray", None)]
+    if earlier is not None:
+        bars.insert(1, ([earlier[m][:2] for m in rows], "the first, undertrained network",
+                        "lightsteelblue", None))
+    width = 0.8 / len(bars)
+    for k, (values, label, colour, hatch) in enumerate(bars):
+        ax.bar(pos + (k - (len(bars) - 1) / 2) * width, [v[0] for v in values], width,
+               yerr=[v[1] for v in values], label=label, color=colour, hatch=hatch)
+    if abstract is not None and any(v[0] == v[0] for v in abstract_col):   # some not NaN
+        ax.bar(pos + (len(bars) - 1) / 2 * width, [v[0] for v in abstract_col], width,
+               yerr=[v[1] for v in abstract_col], color="white", edgecolor="tab:gray",
+               hatch="///", label="extended abstract, ImageNet (quoted)")
+    ax.axhline(uniform, color="tab:red", ls="--", lw=1, label="a constant map")
     ax.set_xticks(pos, [labels.get(m, m) for m in rows], rotation=30)
     ax.set_ylabel("μ × 100 (lower is better)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     fig.tight_layout()
     return fig
