@@ -20,7 +20,10 @@ from camwalls_lib.book.diagrams import claim_composites, claim_figure  # noqa: E
 from camwalls_lib.data.mnist import load_mnist       # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "book" / "_static" / "intro-claim.png"
-N, SEED = 3, 0     # three stacked test digits: not chapter 1's plain digits (its Fig 1.2)
+# three stacked test digits (not chapter 1's plain digits, its Fig 1.2). The draw is chosen so
+# that each visible top reads as its class once cut at the dead zone (a 7, a 1 and a 5): with
+# seed 0 the cut top of a 3 read as a 2, and the picture seemed to pair different classes.
+N, SEED = 3, 135
 
 
 def draw(path: Path = OUT) -> Path:
