@@ -74,6 +74,18 @@ def test_photo_labels_are_the_named_imagenet_classes():
     assert names[photos_mod.PHOTO_LABELS["china"][0]] == "palace"
 
 
+def test_every_photo_has_a_readers_name_and_a_wrong_key_is_refused():
+    assert set(photos_mod.PHOTO_NAMES) == set(photos_mod.PHOTO_SOURCES)
+    assert photos_mod.photo_name("chelsea") == "cat"
+    assert photos_mod.photo_name("motorcycle_left") == "motorcycle (left)"
+    names = list(photos_mod.PHOTO_NAMES.values())
+    assert len(set(names)) == len(names) and all("_" not in n for n in names)
+    with pytest.raises(ValueError, match="key 'dog' is not one of the photos; choose from chelsea"):
+        photos_mod.photo_name("dog")
+    with pytest.raises(TypeError, match="key must be a photo's key"):
+        photos_mod.photo_name(3)
+
+
 def test_missing_scikit_image_names_the_pip_command(monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "skimage", None)

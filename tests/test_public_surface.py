@@ -29,7 +29,7 @@ import camwalls_lib
 from camwalls_lib import cams, helpers, peers, validate
 from camwalls_lib.cams.capture import forward as capture_forward
 from camwalls_lib.cams import vit_explain
-from camwalls_lib.data import fashion, paper_assets
+from camwalls_lib.data import fashion, paper_assets, photos
 from camwalls_lib.errors import CamwallsError
 from camwalls_lib.metrics import baseline_mu, faithfulness, mass_share, mu, wallcheck, walltest
 from camwalls_lib.networks import vit as vit_net
@@ -293,6 +293,9 @@ CASES: dict[str, Case] = {
     "camwalls_lib.data.fashion.to_vgg_input": Case(
         fashion.to_vgg_input, lambda: {"x": torch.zeros(2, 28, 28, dtype=torch.uint8), "size": 32},
         {"size": "count"}),
+    "camwalls_lib.data.photos.photo_name": Case(
+        photos.photo_name, lambda: {"key": "chelsea"}, {"key": "name"},
+        post=lambda r: r in photos.PHOTO_NAMES.values()),
     "camwalls_lib.networks.models.ToyCNN": Case(
         ToyCNN, lambda: {"image_size": 16, "V": 4, "k": 3, "k_pool": 2},
         {"image_size": "count", "V": "count", "k": "count", "k_pool": "count"}),

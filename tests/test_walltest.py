@@ -67,6 +67,8 @@ def test_uniform_map_gives_the_dead_share(walled):
     share = zone.float().mean()
     assert torch.allclose(report.mass, share.expand(len(x)))
     assert torch.allclose(report.mu, share.sqrt().expand(len(x)))
+    assert abs(report.baseline - float(share.sqrt())) < 1e-6        # the scale of every mu
+    assert f"a constant map: {report.baseline:.3g}" in str(report).splitlines()[0]
 
 
 def test_tolerance_separates_tiny_from_real_leaks(walled):
@@ -271,7 +273,11 @@ def test_agreement_and_predictions_in_tables(walled):
     table = to_markdown(results, predicted_pass={"camwalls": {"HiResCAM", "GradCAM"}})
     assert "| exactly zero |" in table and table.count("| NO |") == 1
     pairs = [(("camwalls", "HiResCAM"), ("camwalls", "GradCAM"))]
-    assert "HiResCAM (camwalls) | GradCAM (camwalls)" in agreement_markdown(results, pairs)
+    agree = agreement_markdown(results, pairs)
+    assert "HiResCAM (camwalls) | GradCAM (camwalls)" in agree
+    header, _, row = agree.splitlines()
+    assert header.endswith("| a constant map's μ |") and header.count("|") == row.count("|")
+    assert row.endswith(f"| {results[0].baseline:.3f} |")          # every μ beside its scale
 
 
 def test_blank_maps_prove_nothing(walled):

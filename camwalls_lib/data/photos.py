@@ -3,7 +3,8 @@
 No download is needed: :func:`offline_photos` reads the colour photographs bundled in the
 scikit-image wheel (``skimage/data/``) and scikit-learn's two sample images, centre-crops them
 to squares and resizes them to ``size x size``. :data:`PHOTO_LABELS` gives the ImageNet classes
-that honestly describe each photo (for the ones where one exists).
+that honestly describe each photo (for the ones where one exists), :func:`photo_name` the name
+a reader sees for each photo ("cat" for scikit-image's ``chelsea``).
 
 :func:`stack_pair` is the STACK-MIX stacker of the paper's Eq. (6): the top rows of one image
 over the bottom rows of another, so that the visible part and the dead zone of a walled network
@@ -22,7 +23,8 @@ from .. import validate
 from ..errors import BadType, BadValue
 
 __all__ = ["stack_pair", "shift_down", "offline_photos", "photo_views", "square_crop",
-           "mixed_composites", "same_photo_composites", "PHOTO_LABELS", "PHOTO_SOURCES"]
+           "mixed_composites", "same_photo_composites", "photo_name", "PHOTO_LABELS", "PHOTO_NAMES",
+           "PHOTO_SOURCES"]
 
 
 _CHANNELS = (1, 3, 4)
@@ -117,6 +119,32 @@ ImageNet has only "daisy") or the motorcycles (ImageNet has no "motorcycle"; "mo
 "motor scooter" are different vehicles). Their predictions still count for the agreement of
 the walled and unwalled networks, which needs no label.
 """
+
+PHOTO_NAMES: dict[str, str] = {
+    "chelsea": "cat",
+    "coffee": "espresso cup",
+    "astronaut": "astronaut",
+    "rocket": "rocket",
+    "motorcycle_left": "motorcycle (left)",
+    "motorcycle_right": "motorcycle (right)",
+    "china": "palace",
+    "flower": "dahlia",
+}
+"""What each photo shows, as a reader reads it in titles and tables (the keys are the file
+names of :data:`PHOTO_SOURCES`; the two motorcycles are one stereo pair, left and right view)."""
+
+
+def photo_name(key: str) -> str:
+    """The reader's name of the photo ``key`` (a key of :func:`offline_photos`):
+    ``photo_name("chelsea") == "cat"``."""
+    if not isinstance(key, str):
+        raise BadType(f"key must be a photo's key (a str such as 'chelsea'), got "
+                      f"{type(key).__name__}.")
+    if key not in PHOTO_NAMES:
+        raise BadValue(f"key {key!r} is not one of the photos; choose from "
+                       f"{', '.join(PHOTO_NAMES)}.")
+    return PHOTO_NAMES[key]
+
 
 _PIP_PHOTOS = "pip install scikit-image scikit-learn"
 

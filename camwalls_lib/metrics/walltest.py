@@ -34,7 +34,7 @@ import torch.nn as nn
 
 from .. import cams, validate
 from ..errors import BadType, BadValue, ExplainerMisbehaved
-from .mu import mass_share, mu
+from .mu import baseline_mu, mass_share, mu
 from .wallcheck import as_maps, check_batch, check_unchanged, check_zone, fingerprint, targets
 
 __all__ = ["Explainer", "WallReport", "wall_test", "assert_wall_holds", "camwalls_explainer",
@@ -54,7 +54,8 @@ class WallReport:
 
     ``mu, mass, max_inside, max_outside``: ``[N]`` tensors (see the module docstring);
     ``verdicts``: one of :data:`VERDICTS` or ``"blank"`` per image; ``seconds``: explainer time per image;
-    ``maps``: the ``[N, H, W]`` maps that were tested (input resolution).
+    ``maps``: the ``[N, H, W]`` maps that were tested (input resolution); ``baseline``: the
+    ``mu`` of a constant map on the same dead zone, the scale every ``mu`` is read on.
     """
 
     name: str
@@ -67,6 +68,7 @@ class WallReport:
     seconds: float
     tolerance: float
     maps: torch.Tensor = field(repr=False, default=None)
+    baseline: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -88,10 +90,11 @@ class WallReport:
 
     def __str__(self) -> str:
         r = self.row()
+        scale = f", a constant map: {self.baseline:.3g}" if self.baseline is not None else ""
         lines = [f"{self.library + ': ' if self.library else ''}{self.name} -> {self.verdict} "
-                 f"(worst mu = {r['mu']:.3g}, tolerance {self.tolerance:g})"]
+                 f"(worst μ = {r['mu']:.3g}{scale}; tolerance {self.tolerance:g})"]
         for n, v in enumerate(self.verdicts):
-            lines.append(f"  image {n}: mu = {float(self.mu[n]):.3g}, mass in dead zone = "
+            lines.append(f"  image {n}: μ = {float(self.mu[n]):.3g}, mass in dead zone = "
                          f"{float(self.mass[n]):.3g}, max inside = {float(self.max_inside[n]):.3g}"
                          f" vs outside = {float(self.max_outside[n]):.3g}: {v}")
         return "\n".join(lines)
@@ -135,7 +138,8 @@ def _run(explainer, model, x, target, zone, tolerance, name, library) -> WallRep
                 "below tolerance" if tolerance > 0 and u <= tolerance else "leaks"
                 for t, m, u in zip(peak.tolist(), max_inside.tolist(), mus.tolist())]
     return WallReport(label, library, mus, mass_share(maps, zone), max_inside,
-                      maps[:, ~zone].amax(1), verdicts, seconds, tolerance, maps)
+                      maps[:, ~zone].amax(1), verdicts, seconds, tolerance, maps,
+                      baseline_mu(zone))
 
 
 def assert_wall_holds(explainer: Explainer, model: nn.Module, x: torch.Tensor, target=None,
@@ -283,12 +287,15 @@ def agreement(a: WallReport, b: WallReport) -> dict:
 
 def agreement_markdown(results, pairs) -> str:
     """A Markdown table of :func:`agreement` for ``pairs`` of ``((library, method),
-    (library, method))`` keys into ``results`` (from :func:`scoreboard`)."""
+    (library, method))`` keys into ``results`` (from :func:`scoreboard`). μ A and μ B are each
+    method's worst image, beside a constant map's μ on the same dead zone."""
     found = {(r.library, r.name): r for r in results if isinstance(r, WallReport)}
-    lines = ["| method A | method B | max abs difference | Pearson r | μ A | μ B |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method A | method B | max abs difference | Pearson r | μ A | μ B | a constant map's μ |",
+             "|---|---|---|---|---|---|---|"]
     for a, b in pairs:
         d = agreement(found[a], found[b])
+        scale = found[a].baseline
         lines.append(f"| {a[1]} ({a[0]}) | {b[1]} ({b[0]}) | {d['max_diff']:.3f} | {d['r']:.4f} "
-                     f"| {d['mu_a']:.3f} | {d['mu_b']:.3f} |")
+                     f"| {d['mu_a']:.3f} | {d['mu_b']:.3f} | "
+                     + (f"{scale:.3f} |" if scale is not None else "– |"))
     return "\n".join(lines)
