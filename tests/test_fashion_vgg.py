@@ -14,6 +14,7 @@ import torch.nn as nn
 from PIL import Image
 
 from camwalls_lib import validate
+from camwalls_lib.errors import BadValue
 from camwalls_lib.data import fashion, paper_assets
 from camwalls_lib.experiments import authors_table1, fashion_table1, fashion_vgg
 from camwalls_lib.networks import vgg
@@ -113,7 +114,36 @@ def test_shipped_weights_load_and_match_the_record(test_items):
     with torch.no_grad():
         for net in (walled, plain):   # far above chance (0.1): these are trained weights
             assert (net(x).argmax(1) == test_items.y[:256]).float().mean() > 0.3
-    assert record["walled"]["test_top1"] > 0.3 and record["unwalled"]["test_top1"] > 0.3
+    assert record["walled"]["test_top1"] >= 0.88 and record["unwalled"]["test_top1"] > 0.3
+    assert record["walled"]["test_items"] == 10_000
+    assert record["walled"]["recipe"] == record["unwalled"]["recipe"]
+
+
+def test_a_recipe_names_an_unknown_optimizer_or_schedule_at_once():
+    for field, bad in (("optimizer", "adam"), ("schedule", "cosine"), ("optimizer", None)):
+        with pytest.raises(BadValue, match=rf"{field} must be one of"):
+            replace(fashion_vgg.RECIPE, **{field: bad})
+
+
+@pytest.mark.parametrize("optimizer, schedule", [("adamw", "onecycle"), ("sgd", "step")])
+def test_the_recipe_builds_its_optimizer_and_schedule(optimizer, schedule):
+    """One-cycle: warms up to the peak ``lr`` at 30 % of the steps and ends near 0; step:
+    StepLR once per epoch from ``lr``."""
+    recipe = replace(fashion_vgg.RECIPE, optimizer=optimizer, schedule=schedule, epochs=2,
+                     lr=0.01)
+    model = torch.nn.Linear(2, 2)
+    opt, sched = fashion_vgg._optimizer(model, recipe, steps_per_epoch=10)
+    assert type(opt).__name__ == {"adamw": "AdamW", "sgd": "SGD"}[optimizer]
+    rates = []
+    for _ in range(20 if schedule == "onecycle" else 2):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    if schedule == "onecycle":
+        assert max(rates) == pytest.approx(0.01, rel=0.05) and rates.index(max(rates)) == 5   # 30 % of 20 steps, from 0
+        assert rates[-1] < 0.001 and rates[0] < 0.001
+    else:
+        assert rates == [0.01, 0.01]
 
 
 def test_damaged_weights_are_refused(tmp_path):
@@ -156,6 +186,35 @@ def test_shipped_table_is_consistent():
     assert all(0 <= mean <= 100 for mean, _, _ in rows.values())
 
 
+def test_the_shipped_table_is_what_the_code_computes_on_the_shipped_weights(test_items):
+    """The first 8 composites, recomputed for the single-pass methods, give the shipped
+    values (chapter 11 reads the table without recomputing it)."""
+    from camwalls_lib.metrics.leak import leak_table
+    model = fashion_vgg.load_trained(True)
+    stack = fashion_table1.same_class_stackmix(test_items, 512)
+    shipped = fashion_table1.load_table1(DATA)["gradient"]
+    live = leak_table(model, fashion.normalize(stack.images[:8]), dead_zone(model, (3, 224, 224)),
+                      list(fashion_table1.GRADIENT_METHODS), progress=False)
+    for m in fashion_table1.GRADIENT_METHODS:
+        assert torch.allclose(live.mu[m], shipped.mu[m][:8], atol=1e-5), m
+
+
+def test_the_earlier_network_loads_and_damaged_copies_are_named(tmp_path):
+    earlier = fashion_table1.load_earlier()
+    assert earlier["test_top1"]["walled"] < 0.8 and earlier["summary"]["hirescam"][:2] == (0, 0)
+    good = json.loads((DATA / "earlier.json").read_text())
+    damaged = {"missing": None, "not-json": "{", "no-method": {**good, "summary": {}},
+               "mu-out-of-range": {**good, "summary": {**good["summary"],
+                                                       "gradcam": [140, 1, 512]}},
+               "accuracy-out-of-range": {**good, "test_top1": {"walled": 75, "unwalled": 0.7}}}
+    for name, content in damaged.items():
+        path = tmp_path / f"{name}.json"
+        if content is not None:
+            path.write_text(content if isinstance(content, str) else json.dumps(content))
+        with pytest.raises(validate.CorruptFile, match=rf"{name}\.json.*restore it"):
+            fashion_table1.load_earlier(path)
+
+
 def test_chapter_11_bar_chart_alt_text_states_the_shipped_range():
     """Alt text cannot be glued, so Fig 11.2's alt states the μ range of the shipped table in
     words: after a retraining this fails until the alt text says the new range."""
@@ -165,13 +224,13 @@ def test_chapter_11_bar_chart_alt_text_states_the_shipped_range():
     alts = [c["metadata"]["mystnb"]["image"]["alt"] for c in nb["cells"]
             if c["metadata"].get("mystnb", {}).get("figure", {}).get("name") == "fig-fashion-table1"]
     assert len(alts) == 1
-    low, high = (float(v) for v in re.search(r"μ between (\d\.\d\d) and (\d\.\d\d)", alts[0]).groups())
+    low, high = (int(v) for v in re.search(r"μ × 100 between (\d+) and (\d+)", alts[0]).groups())
     rows = fashion_table1.summary(fashion_table1.load_table1(DATA))
-    leaking = [mean / 100 for mean, _, _ in rows.values() if mean > 0]
-    assert (low, high) == (round(min(leaking), 2), round(max(leaking), 2)), (
-        f"Fig 11.2's alt text says μ between {low} and {high}; the shipped table gives "
-        f"{min(leaking):.2f} to {max(leaking):.2f}: update the alt text in book/11_table1.ipynb")
-    assert f"a constant map: {fashion_table1.uniform_mu():.2f}" in alts[0]
+    leaking = [mean for mean, _, _ in rows.values() if mean > 0]
+    assert (low, high) == (round(min(leaking)), round(max(leaking))), (
+        f"Fig 11.2's alt text says μ × 100 between {low} and {high}; the shipped table gives "
+        f"{min(leaking):.0f} to {max(leaking):.0f}: update the alt text in book/11_table1.ipynb")
+    assert f"a constant map: {100 * fashion_table1.uniform_mu():.0f}" in alts[0]
 
 
 # ----------------------------------------------------------------------------- authors' assets
@@ -250,7 +309,7 @@ def test_short_recipe_still_learns(tmp_path):
     """The shipped recipe, shortened: 3,200 items (100 steps), one epoch; the loss falls and
     the accuracy on 256 test items is above chance (0.1)."""
     recipe = replace(fashion_vgg.RECIPE, train_items=3200, test_items=256, val_items=64,
-                     epochs=1)
+                     epochs=1, batch_size=32)
     record = fashion_vgg.train_pair(tmp_path, recipe, which=("walled",))["walled"]
     losses = record["step_losses"]
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 - 0.1

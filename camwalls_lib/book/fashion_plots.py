@@ -57,7 +57,7 @@ def table1_bars(rows: dict, paper: dict, uniform: float, labels: dict,
     paper_col = [paper.get(m, {}).get("STACK-MIX", nothing) for m in rows]
     abstract_col = [nothing if m in paper else (abstract or {}).get(m, {}).get("STACK-MIX", nothing)
                     for m in rows]
-    bars = [([r[:2] for r in rows.values()], "trained on Fashion-MNIST (here)", "tab:blue", None),
+    bars = [([r[:2] for r in rows.values()], "this network (Fashion-MNIST)", "tab:blue", None),
             (paper_col, "paper, ImageNet (quoted)", "tab:gray", None)]
     if earlier is not None:
         bars.insert(1, ([earlier[m][:2] for m in rows], "the first, undertrained network",
@@ -65,10 +65,10 @@ def table1_bars(rows: dict, paper: dict, uniform: float, labels: dict,
     width = 0.8 / len(bars)
     for k, (values, label, colour, hatch) in enumerate(bars):
         ax.bar(pos + (k - (len(bars) - 1) / 2) * width, [v[0] for v in values], width,
-               yerr=[v[1] for v in values], label=label, color=colour, hatch=hatch)
+               yerr=_spread(values), label=label, color=colour, hatch=hatch)
     if abstract is not None and any(v[0] == v[0] for v in abstract_col):   # some not NaN
         ax.bar(pos + (len(bars) - 1) / 2 * width, [v[0] for v in abstract_col], width,
-               yerr=[v[1] for v in abstract_col], color="white", edgecolor="tab:gray",
+               yerr=_spread(abstract_col), color="white", edgecolor="tab:gray",
                hatch="///", label="extended abstract, ImageNet (quoted)")
     ax.axhline(uniform, color="tab:red", ls="--", lw=1, label="a constant map")
     ax.set_xticks(pos, [labels.get(m, m) for m in rows], rotation=30)
@@ -76,3 +76,9 @@ def table1_bars(rows: dict, paper: dict, uniform: float, labels: dict,
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     fig.tight_layout()
     return fig
+
+
+def _spread(values):
+    """Error bars of one sd above each mean and down to at most 0 below it (mu >= 0)."""
+    return [[min(sd, mean) if mean == mean else 0.0 for mean, sd in values],
+            [sd for _, sd in values]]
