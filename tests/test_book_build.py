@@ -172,7 +172,7 @@ def built_book(tmp_path_factory) -> Built:
     """Build the whole book once per session, in a temporary copy of the repository."""
     existing = os.environ.get("CAMWALLS_BUILT_BOOK")
     if existing:
-        root = Path(existing)
+        root = Path(existing).resolve()         # a relative path works too
         if not (root / "html" / "index.html").is_file():
             pytest.fail(f"CAMWALLS_BUILT_BOOK={existing} holds no built book (no html/index.html): "
                         "run `jupyter-book build .` first, or unset it to build here")
