@@ -36,7 +36,7 @@ COLAB_PREINSTALLED = ["torch", "torchvision", "numpy", "matplotlib", "sympy", "i
 # One chapter per group of [tool.camwalls.chapter-extras]: the cheapest that imports what
 # the group adds.
 CHAPTERS = {"ch-theory": "01_first_wall", "ch-mnist": "07_stacked_digits",
-            "ch-vgg": "10_masked_vgg", "ch-imagenet": "12_imagenet_offline",
+            "ch-vgg": "10_masked_vgg", "ch-imagenet": "12_imagenet",
             "ch-peers": "13_wall_test"}
 
 DRIVER = textwrap.dedent('''

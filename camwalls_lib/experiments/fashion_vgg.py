@@ -71,11 +71,9 @@ class FashionRecipe:
     channels_last: bool = True
 
     def __post_init__(self):
-        for field, value, known in (("optimizer", self.optimizer, ("adamw", "sgd")),
-                                    ("schedule", self.schedule, ("onecycle", "step"))):
-            if value not in known:
-                raise BadValue(f"FashionRecipe: {field} must be one of {', '.join(known)}; "
-                               f"got {value!r}.")
+        for field, known in (("optimizer", ("adamw", "sgd")), ("schedule", ("onecycle", "step"))):
+            value = validate.choice(getattr(self, field), f"FashionRecipe {field}", known)
+            object.__setattr__(self, field, value)        # frozen: store the registry spelling
 
 
 RECIPE = FashionRecipe()
