@@ -174,7 +174,7 @@ def walled_network_diagram(model: WalledNet, input_shape: tuple[int, int, int],
     if zone is None:
         zone = compute_dead_zone(model, input_shape)
     boxes = feature_boxes(model, input_shape, merge_pools)
-    s, gap = INPUT_HEIGHT, 1.9 if merge_pools else 1.45         # merged labels are wider
+    s, gap = INPUT_HEIGHT, 2.4 if merge_pools else 1.45         # merged labels are wider
     row_step = s + 1.6
     fig, ax = plt.subplots(figsize=(width, 0.42 * width))
     _draw_input(ax, image, zone, input_shape)
@@ -235,7 +235,7 @@ def masked_vgg_diagram(image: torch.Tensor | None = None, num_classes: int = 100
     with torch.device("meta"):
         model = masked_vgg16(num_classes=num_classes)
     zone = compute_dead_zone(masked_vgg16(num_classes=num_classes, width=1 / 16), (3, 224, 224))
-    kwargs.setdefault("width", 9.0)
+    kwargs.setdefault("width", 10.0)
     kwargs.setdefault("break_after", 4)
     return walled_network_diagram(model, (3, 224, 224), image=image, zone=zone,
                                   merge_pools=True, **kwargs)
