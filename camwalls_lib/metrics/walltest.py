@@ -189,20 +189,31 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
     x = check_batch(x, model)
     target = targets(model, x, target)
     zone = check_zone(model, x, zone)                 # checked once for every explainer
-    results = []
+    def run(name, explainer, model):
+        return _run(explainer, model, x, target, zone, tolerance, name, library)
+    return [report if err is None else (library, name, f"n/a: {_kind(err)}: {str(err)[:90]}")
+            for name, report, err, _ in _guarded(explainers, model, skip_errors, run)]
+
+
+def _guarded(explainers: dict, model: nn.Module, skip_errors: bool, run):
+    """``(name, report, error, model)`` for each ``name -> explainer``, with ``report =
+    run(name, explainer, model)``: the one loop of :func:`scoreboard` and of the benchmark's
+    ``walltest.run``. An explainer that changes the model stops everything
+    (:class:`~camwalls_lib.errors.ExplainerMisbehaved`); one that raises stops everything too,
+    unless ``skip_errors``: then it yields ``report = None`` and its ``error``, and the next
+    explainers get the model back (a fresh copy where the failure left hooks or edits behind)."""
     pristine = _copy_or_none(model) if skip_errors else None
     for name, explainer in explainers.items():
-        before = fingerprint(model)
+        before, report, error = fingerprint(model), None, None
         try:
-            results.append(_run(explainer, model, x, target, zone, tolerance, name, library))
+            report = run(name, explainer, model)
         except ExplainerMisbehaved:
             raise
         except Exception as err:  # noqa: BLE001 -- recorded, not hidden, when asked to
             if not skip_errors:
                 raise
-            results.append((library, name, f"n/a: {_kind(err)}: {str(err)[:90]}"))
-            model = _after_failure(model, before, pristine, name, err)
-    return results
+            error, model = err, _after_failure(model, before, pristine, name, err)
+        yield name, report, error, model
 
 
 def _copy_or_none(model: nn.Module) -> nn.Module | None:

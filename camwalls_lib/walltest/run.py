@@ -13,7 +13,7 @@ import importlib
 from typing import Callable
 
 from .. import validate
-from ..errors import BadType, BadValue, ExplainerMisbehaved
+from ..errors import BadType, BadValue
 from ..metrics import walltest as core
 from . import standard
 from .stats import summarize
@@ -89,25 +89,16 @@ def run(explainers, networks=None, n: int = standard.N_IMAGES, tolerance: float 
     rows = []
     for network in networks:
         case = (cases or {}).get(network) or standard.load(network, n)
-        pristine = core._copy_or_none(case.model) if skip_errors else None
-        for name, explainer in explainers.items():
-            before = core.fingerprint(case.model)
-            try:
-                report = core.wall_test(explainer, case.model, case.x, zone=case.zone,
-                                        tolerance=tolerance, name=name, library=library)
-            except ExplainerMisbehaved:
-                raise
-            except Exception as err:  # noqa: BLE001 -- recorded in the row when asked to
-                if not skip_errors:
-                    raise
-                # one that raised half-way and left hooks behind: the next get a fresh copy
-                case.model = core._after_failure(case.model, before, pristine, name, err)
-                rows.append({"network": network, "method": name, "library": library,
-                             "verdict": "n/a", "baseline_mu": case.baseline_mu,
-                             "baseline_mass": case.baseline_mass,
-                             "error": f"{type(err).__name__}: {str(err)[:160]}"})
-                continue
-            rows.append(summarize(report, case.zone, network))
+
+        def test(name, explainer, model, case=case):
+            return core.wall_test(explainer, model, case.x, zone=case.zone, tolerance=tolerance,
+                                  name=name, library=library)
+        for name, report, err, model in core._guarded(explainers, case.model, skip_errors, test):
+            case.model = model                 # a fresh copy after a failure that left hooks
+            rows.append(summarize(report, case.zone, network) if err is None else {
+                "network": network, "method": name, "library": library, "verdict": "n/a",
+                "baseline_mu": case.baseline_mu, "baseline_mass": case.baseline_mass,
+                "error": f"{type(err).__name__}: {str(err)[:160]}"})
     return rows
 
 
