@@ -669,6 +669,21 @@ def test_no_forbidden_text_in_sources(entry):
     assert not hits, f"{entry}: text about the project, not the subject:\n" + "\n".join(hits[:10])
 
 
+HIDDEN_CODE = {"remove-input", "remove-cell", "hide-input"}
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_visible_code_holds_no_glue(entry):
+    """The code a reader sees is the computation: the ``glue(...)`` calls that feed numbers to
+    the prose (and the lines only they need) sit in a hidden cell after it."""
+    cells = nbformat.read(_source(entry), as_version=4).cells
+    shown = [c for c in cells if c.cell_type == "code" and "solution" not in c.metadata.get("tags", [])
+             and not HIDDEN_CODE & set(c.metadata.get("tags", []))]
+    glued = [c.source.splitlines()[0][:70] for c in shown if re.search(r"\bglue\(", c.source)]
+    assert not glued, (f"{entry}: glue(...) in code cells the reader sees; move it to a following "
+                       f"cell tagged remove-cell: {glued}")
+
+
 @pytest.mark.book
 @pytest.mark.parametrize("entry", TOC)
 def test_every_image_has_descriptive_alt_text(built_book, entry):
