@@ -4,6 +4,7 @@ Chapters glue these strings into prose (``myst_nb.glue``) or show them as Markdo
 raw ``tensor(...)``, a dict or an unrounded float.
 
 - :func:`num` -- a number to a few significant digits (``0.4573`` -> ``"0.457"``);
+- :func:`sci` -- a number in powers of ten, as people write it (``1.12e-08`` -> ``"1.1 × 10⁻⁸"``);
 - :func:`pct` -- a share as a percentage (``0.669`` -> ``"66.9 %"``);
 - :func:`mu_text` -- μ with the constant-map baseline of the same geometry beside it;
 - :func:`architecture_table` -- a model's layers as a Markdown table (instead of ``print(model)``),
@@ -21,7 +22,7 @@ from torch import nn
 from ..metrics.mu import baseline_mu
 from ..walls import WalledLinear
 
-__all__ = ["num", "pct", "mu_text", "architecture_table"]
+__all__ = ["num", "sci", "pct", "mu_text", "architecture_table"]
 
 
 def _real(x, name: str) -> float:
@@ -38,18 +39,43 @@ def _real(x, name: str) -> float:
     return x
 
 
+def _digits(digits, name: str = "digits") -> int:
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"{name} must be a positive int, got {digits!r}.")
+    return digits
+
+
 def num(x, digits: int = 3) -> str:
     """``x`` to ``digits`` significant digits, thousands separated: ``num(69.5443) == "69.5"``,
-    ``num(15360) == "15,360"``, ``num(5.42e-20) == "5.42e-20"``."""
+    ``num(15360) == "15,360"``; below 10⁻⁴ or from 10¹⁵ on in powers of ten (:func:`sci`):
+    ``num(5.42e-20) == "5.42 × 10⁻²⁰"``."""
     x = _real(x, "x")
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
-        raise ValueError(f"digits must be a positive int, got {digits!r}.")
+    digits = _digits(digits)
     if x == 0:
         return "0"
     if abs(x) < 1e-4 or abs(x) >= 1e15:
-        return f"{x:.{digits - 1}e}"
+        return sci(x, digits)
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
     return f"{round(x, decimals):,.{decimals}f}"
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def sci(x, digits: int = 2) -> str:
+    """``x`` in powers of ten with ``digits`` significant digits, as a reader writes it, never
+    Python's ``1e-06``: ``sci(1.12e-08) == "1.1 × 10⁻⁸"``, ``sci(-0.0454, 3) == "−4.54 × 10⁻²"``;
+    a mantissa of exactly 1 is left out (``sci(1e-6, 1) == "10⁻⁶"``), and 0 is ``"0"``."""
+    x = _real(x, "x")
+    digits = _digits(digits)
+    if x == 0:
+        return "0"
+    mantissa, exponent = f"{abs(x):.{digits - 1}e}".split("e")
+    power = "10" + str(int(exponent)).translate(_SUPERSCRIPT)
+    sign = "−" if x < 0 else ""
+    if float(mantissa) == 1 and digits == 1:
+        return sign + power
+    return f"{sign}{mantissa} × {power}"
 
 
 def pct(share, digits: int = 1) -> str:
