@@ -381,7 +381,7 @@ _exclude("trains, downloads or reads data sets: minutes per call, bad inputs cov
          "experiments.fashion_table1.same_class_stackmix", "experiments.fashion_table1.load_table1",
          "data.paper_assets.fetch_paper_assets", "experiments.authors_table1.paper_table1",
          "data.fashion.load_fashion", "data.mnist.load_mnist", "data.stackmix.build_stackmix",
-         "data.stackmix.offline_stackmix", "data.photos.offline_photos",
+         "data.stackmix.photo_stackmix", "data.photos.load_photos",
          "networks.efficientnet.load_efficientnet_lite0",
          "networks.efficientnet.walled_efficientnet_lite0", "experiments.efficientnet_depth.depth_sweep",
          "experiments.efficientnet_depth.depth_leak", "metrics.leak.leak_table",
