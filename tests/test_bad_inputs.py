@@ -284,7 +284,7 @@ CASES = [
      ValueError, r"0 < split < H = 8"),
     ("stack-pair-numpy", lambda t, m: photos.stack_pair(np.zeros((3, 8, 8)), np.zeros((3, 8, 8)), 4),
      TypeError, r"two image tensors"),
-    ("photos-size-4", lambda t, m: photos.offline_photos(size=4), ValueError, r"size must be an int >= 8"),
+    ("photos-size-4", lambda t, m: photos.load_photos(size=4), ValueError, r"size must be an int >= 8"),
     ("imagenet-0-255", lambda t, m: Normalize()(torch.rand(1, 3, 32, 32) * 255),
      ValueError, r"\[0, 1\].*divide by 255"),
     ("imagenet-negative", lambda t, m: Normalize()(torch.randn(1, 3, 32, 32)),

@@ -30,7 +30,7 @@ def zone(walled):
 
 @pytest.fixture(scope="module")
 def photos():
-    return photos_mod.offline_photos(224)
+    return photos_mod.load_photos(224)
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ def test_stack_pair_rejects_mismatched_shapes():
         stack_pair(torch.rand(3, 10, 10), [[0]], 5)
 
 
-# ----------------------------------------------------------------------------- offline photos
+# ----------------------------------------------------------------------------- bundled photos
 
 photos_mod = pytest.importorskip("camwalls_lib.data.photos")
 
@@ -54,10 +54,10 @@ def test_shift_down_moves_rows_and_pads_with_the_first_row():
         photos_mod.shift_down(img, 5)
 
 
-def test_offline_photos_are_rgb_squares_in_unit_range():
+def test_bundled_photos_are_rgb_squares_in_unit_range():
     pytest.importorskip("skimage")
     pytest.importorskip("sklearn")
-    photos = photos_mod.offline_photos(64)
+    photos = photos_mod.load_photos(64)
     assert set(photos) == set(photos_mod.PHOTO_SOURCES)
     for img in photos.values():
         assert img.shape == (3, 64, 64) and img.min() >= 0 and img.max() <= 1
@@ -90,12 +90,12 @@ def test_missing_scikit_image_names_the_pip_command(monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "skimage", None)
     with pytest.raises(ImportError, match="pip install scikit-image scikit-learn"):
-        photos_mod.offline_photos()
+        photos_mod.load_photos()
 
 
 def test_composites_have_the_stack_mix_geometry():
     pytest.importorskip("skimage")
-    photos = photos_mod.offline_photos(32)
+    photos = photos_mod.load_photos(32)
     x, pairs = photos_mod.mixed_composites(photos, 20)
     assert x.shape == (len(photos), 3, 32, 32) and len(pairs) == len(photos)
     for img, (a, b) in zip(x, pairs):

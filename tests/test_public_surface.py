@@ -381,7 +381,7 @@ _exclude("trains, downloads or reads data sets: minutes per call, bad inputs cov
          "experiments.fashion_table1.same_class_stackmix", "experiments.fashion_table1.load_table1",
          "data.paper_assets.fetch_paper_assets", "experiments.authors_table1.paper_table1",
          "data.fashion.load_fashion", "data.mnist.load_mnist", "data.stackmix.build_stackmix",
-         "data.stackmix.offline_stackmix", "data.photos.offline_photos",
+         "data.stackmix.photo_stackmix", "data.photos.load_photos",
          "networks.efficientnet.load_efficientnet_lite0",
          "networks.efficientnet.walled_efficientnet_lite0", "experiments.efficientnet_depth.depth_sweep",
          "experiments.efficientnet_depth.depth_leak", "metrics.leak.leak_table",
@@ -468,7 +468,8 @@ _exclude("compares the model before and after an explainer ran; exercised by "
          "metrics.wallcheck.fingerprint", "metrics.wallcheck.check_unchanged")
 _exclude("the book's own formatting and pages: their bad inputs are tested by name in "
          "tests/test_report.py, tests/test_explorer_page.py and tests/test_assignments.py",
-         "book.report.num", "book.report.pct", "book.report.mu_text",
+         "readable.num", "readable.sci", "readable.pct",
+         "book.report.num", "book.report.sci", "book.report.pct", "book.report.mu_text",
          "book.report.architecture_table", "book.explorer_page.explorer_html",
          "book.explorer_page.frame_key", "book.sweep.Sweep", "book.exercises.assert_correct")
 _exclude("process-group plumbing, meaningful only inside a torchrun world: exercised by "

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from camwalls_lib.book.report import architecture_table, mu_text, num, pct
+from camwalls_lib.book.report import architecture_table, mu_text, num, pct, sci
 from camwalls_lib.networks.models import ToyCNN
 
 
@@ -11,9 +11,38 @@ def test_num_rounds_to_significant_digits():
     assert num(69.54438018798828) == "69.5"
     assert num(0.45730751752853394) == "0.457"
     assert num(15360) == "15,360"
-    assert num(5.421010862427522e-20) == "5.42e-20"
+    assert num(5.421010862427522e-20) == "5.42 × 10⁻²⁰"
+    assert num(2e15, 2) == "2.0 × 10¹⁵"
     assert num(torch.tensor(0.5)) == "0.500"
     assert num(0) == "0"
+
+
+def test_sci_writes_powers_of_ten_as_people_do():
+    assert sci(1.12e-08) == "1.1 × 10⁻⁸"
+    assert sci(1.12e-08, 3) == "1.12 × 10⁻⁸"
+    assert sci(1e-6, 1) == "10⁻⁶"
+    assert sci(1e-6) == "1.0 × 10⁻⁶"
+    assert sci(-0.0454, 3) == "−4.54 × 10⁻²"
+    assert sci(9.96e-7) == "1.0 × 10⁻⁶"          # the mantissa rounds up into the next power
+    assert sci(123456.0, 3) == "1.23 × 10⁵"
+    assert sci(torch.tensor(2.5e-10)) == "2.5 × 10⁻¹⁰"
+    assert sci(0) == "0"
+    assert "e" not in sci(5.42e-20) + sci(1e300)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ("1e-6", TypeError, "x must"), (float("inf"), ValueError, "x must"),
+    (torch.ones(3), ValueError, "x must"), (None, TypeError, "x must"),
+    (False, TypeError, "x must")])
+def test_sci_refuses_what_is_not_one_real_number(bad, error, match):
+    with pytest.raises(error, match=match):
+        sci(bad)
+
+
+@pytest.mark.parametrize("digits", [0, -1, 1.5, True, "2"])
+def test_sci_refuses_bad_digits(digits):
+    with pytest.raises(ValueError, match="digits"):
+        sci(1e-8, digits)
 
 
 def test_pct_and_mu_text():

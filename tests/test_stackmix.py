@@ -94,11 +94,11 @@ def test_stackgen_images_are_resized_and_cropped_stackmix_ones_must_be_224(tmp_p
         stackmix.load_stack_folder(gen, kind="stackmix")
 
 
-def test_offline_stackmix_stacks_two_different_photos():
-    from camwalls_lib.data.photos import offline_photos
+def test_photo_stackmix_stacks_two_different_photos():
+    from camwalls_lib.data.photos import load_photos
 
-    stack = stackmix.offline_stackmix(n=3)
-    pics = offline_photos(size=224)
+    stack = stackmix.photo_stackmix(n=3)
+    pics = load_photos(size=224)
     first, second, third = list(pics)[:3]
     assert stack.images.shape == (3, 3, 224, 224) and stack.names[0] == f"{first}|{second}"
     assert torch.equal(stack.images[0, :, :170], pics[first][:, :170])

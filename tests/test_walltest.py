@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from camwalls_lib import cams
+from camwalls_lib.book.report import num
 from camwalls_lib.metrics.leak import leak_birth, signed_map, upsampling_margin
 from camwalls_lib.errors import CamwallsError
 from camwalls_lib.metrics import mu
@@ -68,7 +69,7 @@ def test_uniform_map_gives_the_dead_share(walled):
     assert torch.allclose(report.mass, share.expand(len(x)))
     assert torch.allclose(report.mu, share.sqrt().expand(len(x)))
     assert abs(report.baseline - float(share.sqrt())) < 1e-6        # the scale of every mu
-    assert f"a constant map: {report.baseline:.3g}" in str(report).splitlines()[0]
+    assert f"a constant map: {num(report.baseline)}" in str(report).splitlines()[0]
 
 
 def test_tolerance_separates_tiny_from_real_leaks(walled):
@@ -77,8 +78,13 @@ def test_tolerance_separates_tiny_from_real_leaks(walled):
     def tiny(m, xx, t):
         return cams.compute("hirescam", m, xx, t) + 1e-12
 
-    assert wall_test(tiny, model, x, tolerance=1e-6).verdict == "below tolerance"
+    below = wall_test(tiny, model, x, tolerance=1e-6)
+    assert below.verdict == "below tolerance"
     assert wall_test(tiny, model, x, tolerance=0.0).verdict == "leaks"
+    # the report is written for people: powers of ten, the tolerance as it was given
+    head = str(below).splitlines()[0]
+    assert head.endswith("; tolerance 10⁻⁶)") and "e-" not in str(below)
+    assert str(wall_test(tiny, model, x, tolerance=2.5e-3)).splitlines()[0].endswith("tolerance 0.0025)")
     assert VERDICTS.index("below tolerance") < VERDICTS.index("leaks")
 
 

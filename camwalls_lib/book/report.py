@@ -4,6 +4,7 @@ Chapters glue these strings into prose (``myst_nb.glue``) or show them as Markdo
 raw ``tensor(...)``, a dict or an unrounded float.
 
 - :func:`num` -- a number to a few significant digits (``0.4573`` -> ``"0.457"``);
+- :func:`sci` -- a number in powers of ten, as people write it (``1.12e-08`` -> ``"1.1 × 10⁻⁸"``);
 - :func:`pct` -- a share as a percentage (``0.669`` -> ``"66.9 %"``);
 - :func:`mu_text` -- μ with the constant-map baseline of the same geometry beside it;
 - :func:`architecture_table` -- a model's layers as a Markdown table (instead of ``print(model)``),
@@ -12,52 +13,14 @@ raw ``tensor(...)``, a dict or an unrounded float.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 from torch import nn
 
 from ..metrics.mu import baseline_mu
+from ..readable import _real, num, pct, sci
 from ..walls import WalledLinear
 
-__all__ = ["num", "pct", "mu_text", "architecture_table"]
-
-
-def _real(x, name: str) -> float:
-    if isinstance(x, torch.Tensor):
-        if x.numel() != 1:
-            raise ValueError(f"{name} must be one number, got a tensor of shape {tuple(x.shape)}; "
-                             "pick one element or reduce it first (e.g. .mean()).")
-        x = x.item()
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}.")
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {x}.")
-    return x
-
-
-def num(x, digits: int = 3) -> str:
-    """``x`` to ``digits`` significant digits, thousands separated: ``num(69.5443) == "69.5"``,
-    ``num(15360) == "15,360"``, ``num(5.42e-20) == "5.42e-20"``."""
-    x = _real(x, "x")
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
-        raise ValueError(f"digits must be a positive int, got {digits!r}.")
-    if x == 0:
-        return "0"
-    if abs(x) < 1e-4 or abs(x) >= 1e15:
-        return f"{x:.{digits - 1}e}"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{round(x, decimals):,.{decimals}f}"
-
-
-def pct(share, digits: int = 1) -> str:
-    """A share in [0, 1] as a percentage with ``digits`` decimals: ``pct(0.6693) == "66.9 %"``."""
-    share = _real(share, "share")
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 0:
-        raise ValueError(f"digits must be an int >= 0, got {digits!r}.")
-    return f"{100 * share:.{digits}f} %"
+__all__ = ["num", "sci", "pct", "mu_text", "architecture_table"]
 
 
 def mu_text(mu, dead_zone_or_baseline, digits: int = 2) -> str:

@@ -9,7 +9,8 @@ Two families, every map ``[N, h, w]`` on the patch grid (one value per patch tok
 - **Attention maps**, read from the attention weights ``A_l [N, heads, T, T]`` of every block
   (token 0 is the class token): the class token's raw attention in the last block; attention
   rollout (Abnar & Zuidema 2020), ``R = prod_l (A_l/2 + I/2)`` averaged over heads; and
-  gradient-weighted attention (Chefer et al. 2021), ``R <- R + E_h[(dA_l * A_l)^+] R`` from
+  gradient-weighted attention (Chefer et al. 2021, ICCV, "Generic attention-model
+  explainability"), ``R <- R + E_h[(dA_l * A_l)^+] R`` from
   ``R = I``. Each map is the class token's row of ``R`` at the patch columns.
 
 Maps are brought to the input by :func:`patch_upsample` (each patch's value on its own

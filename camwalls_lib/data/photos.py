@@ -1,6 +1,6 @@
 """Real photos that ship inside scikit-image and scikit-learn, and the stacker of Eq. (6).
 
-No download is needed: :func:`offline_photos` reads the colour photographs bundled in the
+No download is needed: :func:`load_photos` reads the colour photographs bundled in the
 scikit-image wheel (``skimage/data/``) and scikit-learn's two sample images, centre-crops them
 to squares and resizes them to ``size x size``. :data:`PHOTO_LABELS` gives the ImageNet classes
 that honestly describe each photo (for the ones where one exists), :func:`photo_name` the name
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .. import validate
 from ..errors import BadType, BadValue
 
-__all__ = ["stack_pair", "shift_down", "offline_photos", "photo_views", "square_crop",
+__all__ = ["stack_pair", "shift_down", "load_photos", "photo_views", "square_crop",
            "mixed_composites", "same_photo_composites", "photo_name", "PHOTO_LABELS", "PHOTO_NAMES",
            "PHOTO_SOURCES"]
 
@@ -51,7 +51,7 @@ def stack_pair(upper: torch.Tensor, lower: torch.Tensor, split: int) -> torch.Te
                       f"{type(upper).__name__} and {type(lower).__name__}.")
     if upper.shape != lower.shape:
         raise BadValue(f"upper {tuple(upper.shape)} and lower {tuple(lower.shape)} must have the "
-                       "same shape [C, H, W]: resize or crop them first (offline_photos(size)).")
+                       "same shape [C, H, W]: resize or crop them first (load_photos(size)).")
     if upper.dim() < 3:
         raise BadValue(f"stack_pair needs images [C, H, W], got shape {tuple(upper.shape)} "
                        "(a grayscale [H, W] image? use img[None]).")
@@ -135,7 +135,7 @@ names of :data:`PHOTO_SOURCES`; the two motorcycles are one stereo pair, left an
 
 
 def photo_name(key: str) -> str:
-    """The reader's name of the photo ``key`` (a key of :func:`offline_photos`):
+    """The reader's name of the photo ``key`` (a key of :func:`load_photos`):
     ``photo_name("chelsea") == "cat"``."""
     if not isinstance(key, str):
         raise BadType(f"key must be a photo's key (a str such as 'chelsea'), got "
@@ -157,7 +157,7 @@ def _raw_photos() -> dict[str, np.ndarray]:
         import skimage.io
         from sklearn.datasets import load_sample_images
     except ImportError as e:
-        raise ImportError("The offline photos ship inside scikit-image and scikit-learn: "
+        raise ImportError("The bundled photos ship inside scikit-image and scikit-learn: "
                           f"{_PIP_PHOTOS}") from e
     folder = os.path.join(os.path.dirname(skimage.__file__), "data")
     photos = {name: getattr(skimage.data, name)() for name in ("chelsea", "coffee", "astronaut",
@@ -192,8 +192,8 @@ def square_crop(image, size: int, scale: float = 1.0, dx: float = 0.0, dy: float
     return out.flip(-1) if flip else out
 
 
-def offline_photos(size: int = 224) -> dict[str, torch.Tensor]:
-    """The offline photos, centre-cropped to squares and resized: name -> ``[3, size, size]``
+def load_photos(size: int = 224) -> dict[str, torch.Tensor]:
+    """The bundled photos, centre-cropped to squares and resized: name -> ``[3, size, size]``
     in [0, 1]. Sources in :data:`PHOTO_SOURCES`, ImageNet labels in :data:`PHOTO_LABELS`."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise BadValue(f"size must be an int >= 8, got {size!r}.")
@@ -201,7 +201,7 @@ def offline_photos(size: int = 224) -> dict[str, torch.Tensor]:
 
 
 def photo_views(size: int = 224, scales=(1.0, 0.8), shifts=(-1.0, 1.0), flips=(False, True)):
-    """Several crops of every offline photo, for a less anecdotal accuracy check.
+    """Several crops of every bundled photo, for a less anecdotal accuracy check.
 
     For each photo: every ``scale``; at ``scale < 1`` the crop also moves to each ``shift`` along
     the photo's long side (and stays centred); each view also mirrored if ``True in flips``.
@@ -223,7 +223,7 @@ def photo_views(size: int = 224, scales=(1.0, 0.8), shifts=(-1.0, 1.0), flips=(F
 # ----------------------------------------------------------------------------- composites
 
 def mixed_composites(photos: dict[str, torch.Tensor], split: int, pairs=None):
-    """STACK-MIX from the offline photos: photo ``a``'s rows ``< split`` over photo ``b``'s rows
+    """STACK-MIX from the bundled photos: photo ``a``'s rows ``< split`` over photo ``b``'s rows
     ``>= split``, for each ``(a, b)`` in ``pairs`` (default: every photo over the next one, in
     the dict's order, cyclically). Returns ``(x [M, C, H, W], pairs)``.
 

@@ -14,7 +14,7 @@ animal stacked on top of the same animal"; it cannot be rebuilt, only loaded.
 - :func:`build_stackmix` -- Eq. (6) from any ImageNet-style validation folder, seeded.
 - :func:`load_stack_folder` -- the authors' ``stackmix/`` and ``stackgen/`` folders (a flat
   folder of images read in sorted order, as their ``heatmap.load_dataset`` does).
-- :func:`offline_stackmix` -- a small STACK-MIX-like set from photos shipped inside installed
+- :func:`photo_stackmix` -- a small STACK-MIX-like set from photos shipped inside installed
   packages, so the pipeline runs end to end offline (the two halves show different subjects).
 - :func:`class_folders`, :func:`preprocess`, :func:`normalize_imagenet` -- shared helpers.
 """
@@ -33,7 +33,7 @@ from torchvision.transforms import functional as TF
 from ..errors import BadValue
 from .photos import stack_pair
 
-__all__ = ["StackSet", "build_stackmix", "load_stack_folder", "offline_stackmix",
+__all__ = ["StackSet", "build_stackmix", "load_stack_folder", "photo_stackmix",
            "class_folders", "preprocess", "normalize_imagenet", "IMAGENET_MEAN",
            "IMAGENET_STD", "ANIMAL_CLASSES", "SPLIT_ROW", "IMAGE_EXTENSIONS"]
 
@@ -206,23 +206,23 @@ def load_stack_folder(folder, kind: str | None = None, size: int = 224) -> Stack
                     source=f"{kind} folder {folder} ({len(files)} images)")
 
 
-def offline_stackmix(size: int = 224, split: int = SPLIT_ROW, n: int | None = None) -> StackSet:
+def photo_stackmix(size: int = 224, split: int = SPLIT_ROW, n: int | None = None) -> StackSet:
     """A small STACK-MIX-like set from the photos that ship with scikit-image / scikit-learn.
 
-    :func:`photos.mixed_composites` of the first ``n`` photos of :func:`photos.offline_photos`:
+    :func:`photos.mixed_composites` of the first ``n`` photos of :func:`photos.load_photos`:
     photo ``i`` gives the rows ``< split``, photo ``i + 1`` (cyclically) the rows ``>= split``,
     so the dead zone always shows a different subject from the one the network sees. Unlike
     the paper's set, the two halves are *not* the same class (no two shipped photos are);
     labels are the upper photo's first ImageNet class where one describes it, else -1.
     """
-    from .photos import PHOTO_LABELS, mixed_composites, offline_photos
+    from .photos import PHOTO_LABELS, load_photos, mixed_composites
 
-    photos = offline_photos(size=size)
+    photos = load_photos(size=size)
     photos = dict(list(photos.items())[:n]) if n else photos
     if len(photos) < 2:
-        raise BadValue("offline_stackmix needs at least two photos (n >= 2).")
+        raise BadValue("photo_stackmix needs at least two photos (n >= 2).")
     images, pairs = mixed_composites(photos, split)
     labels = torch.tensor([PHOTO_LABELS.get(upper, (-1,))[0] for upper, _ in pairs])
     return StackSet(images, labels, [f"{a}|{b}" for a, b in pairs],
-                    source="offline STACK-MIX-like set: photos shipped with scikit-image / "
+                    source="STACK-MIX-like set: photos shipped with scikit-image / "
                            "scikit-learn, two different subjects per image (not ImageNet)")

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .. import distributed, validate
-from ..data.photos import mixed_composites, offline_photos, same_photo_composites
+from ..data.photos import load_photos, mixed_composites, same_photo_composites
 from ..errors import BadValue
 from ..walls import Wall, dead_rows, dead_zone
 from ..metrics.leak import leak_table
@@ -111,7 +111,7 @@ def depth_leak(geometry: WallGeometry, x: torch.Tensor, methods=("gradcam", "hir
 def main(argv=None) -> int:
     """``python -m camwalls_lib.experiments.efficientnet_depth OUT.json [--size 448]``: the
     geometry sweep and, at ``--size``, the leak of GradCAM and HiResCAM for the stride-8 wall
-    (block 5) and the deeper ones (blocks 8 and 11) on the offline photo composites. Under
+    (block 5) and the deeper ones (blocks 8 and 11) on the bundled photo composites. Under
     torchrun the composites are shared among the processes; rank 0 prints and writes."""
     p = argparse.ArgumentParser(prog="python -m camwalls_lib.experiments.efficientnet_depth")
     p.add_argument("out", type=validate.file_arg)
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 def _depth(a) -> int:
     world, _ = distributed.setup("cpu")
     result = {"sweep": [asdict(g) for g in depth_sweep()], "leak": {}}
-    photos = offline_photos(a.size)
+    photos = load_photos(a.size)
     for block in (5, 8, 11):
         g = smallest_wall(block, a.size)
         shift = (g.dead_first + a.size) // 2 - a.size // 2     # photo centre -> dead band centre

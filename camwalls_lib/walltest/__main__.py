@@ -23,6 +23,7 @@ import json
 import sys
 
 from .. import validate
+from ..readable import num
 from . import standard
 from .run import load_spec, run
 
@@ -34,9 +35,9 @@ def format_row(r: dict) -> str:
         return f"{head} {r['error']}"
     if r.get("mu_mean") is None:
         return f"{head} (every map blank)"
-    return (f"{head} mu {r['mu_mean']:.3g} [{r['mu_lo']:.3g}, {r['mu_hi']:.3g}]  "
-            f"mass {r['mass_mean']:.3g} [{r['mass_lo']:.3g}, {r['mass_hi']:.3g}]  "
-            f"(constant map: mu {r['baseline_mu']:.3g}, mass {r['baseline_mass']:.3g})")
+    return (f"{head} mu {num(r['mu_mean'])} [{num(r['mu_lo'])}, {num(r['mu_hi'])}]  "
+            f"mass {num(r['mass_mean'])} [{num(r['mass_lo'])}, {num(r['mass_hi'])}]  "
+            f"(constant map: mu {num(r['baseline_mu'])}, mass {num(r['baseline_mass'])})")
 
 
 def to_csv(rows: list[dict]) -> str:

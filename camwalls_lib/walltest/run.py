@@ -13,6 +13,7 @@ import importlib
 from typing import Callable
 
 from .. import validate
+from ..readable import num
 from ..errors import BadType, BadValue
 from ..metrics import walltest as core
 from . import standard
@@ -117,7 +118,7 @@ def assert_wall_holds(explainer, networks=None, n: int = standard.N_IMAGES,
         lines = [f"  {r['network']}: {r['method']} -> {r['verdict']}"
                  + (f" ({r['error']})" if "error" in r else
                     "" if r["mu_mean"] is None else
-                    f" (mu {r['mu_mean']:.3g} [{r['mu_lo']:.3g}, {r['mu_hi']:.3g}], "
-                    f"constant map {r['baseline_mu']:.3g})") for r in failed]
+                    f" (mu {num(r['mu_mean'])} [{num(r['mu_lo'])}, {num(r['mu_hi'])}], "
+                    f"constant map {num(r['baseline_mu'])})") for r in failed]
         raise AssertionError("The saliency maps see through the wall:\n" + "\n".join(lines))
     return rows
