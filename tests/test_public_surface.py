@@ -469,7 +469,7 @@ _exclude("compares the model before and after an explainer ran; exercised by "
 _exclude("the book's own formatting and pages: their bad inputs are tested by name in "
          "tests/test_report.py, tests/test_explorer_page.py and tests/test_assignments.py",
          "readable.num", "readable.sci", "readable.pct",
-         "book.report.num", "book.report.sci", "book.report.pct", "book.report.mu_text",
+         "book.report.mu_text",
          "book.report.architecture_table", "book.explorer_page.explorer_html",
          "book.explorer_page.frame_key", "book.sweep.Sweep", "book.exercises.assert_correct")
 _exclude("process-group plumbing, meaningful only inside a torchrun world: exercised by "
