@@ -811,8 +811,12 @@ def _solution_code_cells(entry: str) -> int:
     from edition import Removal, strip_solutions
 
     removed: list[Removal] = []
-    strip_solutions(nbformat.read(_source(entry), as_version=4), removed)
-    return sum(len(r.code) for r in removed if r.kind == "solution-start/end")
+    nb = nbformat.read(_source(entry), as_version=4)
+    unrendered = {c.source for c in nb.cells if c.cell_type == "code"    # e.g. a solution's glue
+                  and "remove-cell" in c.metadata.get("tags", [])}
+    strip_solutions(nb, removed)
+    return sum(code not in unrendered for r in removed if r.kind == "solution-start/end"
+               for code in r.code)
 
 
 @pytest.mark.book
