@@ -29,9 +29,10 @@ def _real(x, name: str) -> float:
     return x
 
 
-def _digits(digits, name: str = "digits") -> int:
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
-        raise ValueError(f"{name} must be a positive int, got {digits!r}.")
+def _digits(digits, minimum: int = 1) -> int:
+    """A count of digits, an ``int >= minimum``; anything else is a ValueError naming it."""
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < minimum:
+        raise ValueError(f"digits must be an int >= {minimum}, got {digits!r}.")
     return digits
 
 
@@ -71,6 +72,5 @@ def sci(x, digits: int = 2) -> str:
 def pct(share, digits: int = 1) -> str:
     """A share in [0, 1] as a percentage with ``digits`` decimals: ``pct(0.6693) == "66.9 %"``."""
     share = _real(share, "share")
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 0:
-        raise ValueError(f"digits must be an int >= 0, got {digits!r}.")
+    digits = _digits(digits, minimum=0)
     return f"{100 * share:.{digits}f} %"

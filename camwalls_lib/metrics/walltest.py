@@ -33,8 +33,8 @@ import torch
 import torch.nn as nn
 
 from .. import cams, validate
-from ..readable import num
 from ..errors import BadType, BadValue, ExplainerMisbehaved
+from ..readable import num
 from .mu import baseline_mu, mass_share, mu
 from .wallcheck import as_maps, check_batch, check_unchanged, check_zone, fingerprint, targets
 
@@ -196,6 +196,7 @@ def scoreboard(explainers: dict[str, Explainer], model: nn.Module, x: torch.Tens
     x = check_batch(x, model)
     target = targets(model, x, target)
     zone = check_zone(model, x, zone)                 # checked once for every explainer
+
     def run(name, explainer, model):
         return _run(explainer, model, x, target, zone, tolerance, name, library)
     return [report if err is None else (library, name, f"n/a: {_kind(err)}: {str(err)[:90]}")
